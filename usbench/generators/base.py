@@ -1,0 +1,84 @@
+"""The generator protocol: a backend turns requests (label, optional mask, seed) into images.
+
+A backend is a class registered in :data:`usbench.generators.GENERATORS` (or under the
+``usbench.generators`` entry-point group) with:
+
+- ``name``: str, ``needs_weights``: bool (False = runs offline in the built-in benchmark),
+  ``mask_conditioned``: bool (True = honours ``GenerationRequest.mask``);
+- ``from_config(cls, config: dict) -> Generator``: build from a plain dict (TOML table);
+  unknown keys raise :class:`~usbench.errors.ConfigError`;
+- ``fingerprint(self) -> str``: a stable hash of everything that changes the pixels (config,
+  weights sha256), used as the cache key of its images;
+- ``generate(self, requests) -> Iterator[np.ndarray]``: one 2-D uint8 image per request, in
+  order, at ``request.size``; same seed, same image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Iterator, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from usbench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    id: str
+    label: str
+    seed: int
+    size: int = 256
+    mask: np.ndarray | None = None  # bool (size, size) when mask-conditioned
+    prompt: str = ""
+
+    def __hash__(self) -> int:  # masks are arrays; hash by id
+        return hash(self.id)
+
+
+@runtime_checkable
+class Generator(Protocol):
+    name: ClassVar[str]
+    needs_weights: ClassVar[bool]
+    mask_conditioned: ClassVar[bool]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Generator": ...
+
+    def fingerprint(self) -> str: ...
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[np.ndarray]: ...
+
+
+def config_from_dict(cls: type, config: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from ``config``, refusing unknown keys and wrong types in one line."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}", f"known keys: {', '.join(sorted(known))}")
+    defaults = cls()
+    clean = {}
+    for key, value in config.items():
+        want = type(getattr(defaults, key))
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if getattr(defaults, key) is not None and not isinstance(value, want):
+            raise ConfigError(
+                f"{where}: {key} must be {want.__name__}, got {type(value).__name__} {value!r}",
+                "fix the value in the config file or flag",
+            )
+        clean[key] = value
+    return cls(**clean)
+
+
+def fingerprint_of(*parts: Any) -> str:
+    """sha256 of a JSON rendering of ``parts`` (dataclasses as dicts), for cache keys."""
+
+    def default(o: Any) -> Any:
+        if hasattr(o, "__dataclass_fields__"):
+            return {f.name: getattr(o, f.name) for f in fields(o)}
+        return str(o)
+
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=default).encode()).hexdigest()
