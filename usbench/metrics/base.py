@@ -8,7 +8,11 @@ A metric is a class registered in :data:`usbench.metrics.METRICS` (or under the
 - ``needs``: subset of {"features", "images", "masks", "train", "weights"};
 - ``min_images``: the fewest generated/reference images it accepts;
 - ``from_config(cls, config: dict)``;
-- ``compute(self, ctx: MetricContext) -> MetricResult``.
+- ``compute(self, ctx: MetricContext) -> MetricResult | list[MetricResult]`` (a family such as
+  precision/recall/density/coverage returns one result per member).
+
+A metric whose weights are missing raises :class:`~usbench.errors.WeightsError`; the runner then
+skips it with that reason when the user did not name it, and fails when they did.
 
 Metrics are computed overall and per label by the runner, which hands each call a context whose
 sets are already restricted to that subset.
@@ -85,7 +89,7 @@ class Metric(Protocol):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Metric": ...
 
-    def compute(self, ctx: MetricContext) -> MetricResult: ...
+    def compute(self, ctx: MetricContext) -> "MetricResult | list[MetricResult]": ...
 
 
 def require_images(metric: str, n: int, minimum: int, which: str) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from usbench.cli import main
+
+sys.exit(main())
