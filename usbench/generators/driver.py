@@ -1,0 +1,56 @@
+"""Running a generator over a list of requests into an ImageSet folder, resumably.
+
+:func:`generate_to_imageset` skips requests whose image already exists (a killed run resumes
+where it stopped) and writes the manifest last, so a folder with a manifest is complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from usbench.generators.base import GenerationRequest, Generator
+from usbench.imageset import ImageSet, ImageSetWriter
+
+
+def generate_to_imageset(generator: Generator, requests: Sequence[GenerationRequest], out: Path,
+                         source: str | None = None, batch_size: int = 8, progress: bool = False) -> ImageSet:
+    """Generate every request not yet in ``out`` and return the complete ImageSet.
+
+    Conditioning masks are saved as the records' ``mask_file`` so mask adherence can compare the
+    generated image with the mask it was asked for.
+    """
+    writer = ImageSetWriter(out, source=source or generator.name)
+    todo = [r for r in requests if r.id not in writer.done_ids()]
+    bar = _Bar(len(requests), len(requests) - len(todo), f"generating {generator.name}", progress)
+    try:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            for req, image in zip(batch, generator.generate(batch)):
+                writer.add(req.id, image, label=req.label, mask=req.mask, prompt=req.prompt, seed=req.seed)
+                bar.advance()
+    except BaseException:
+        writer._flush_partial()
+        raise
+    finally:
+        bar.close()
+    return writer.close(order=[r.id for r in requests])
+
+
+class _Bar:
+    def __init__(self, total: int, done: int, desc: str, enabled: bool):
+        self.progress = None
+        if enabled:
+            from rich.progress import Progress
+
+            self.progress = Progress(transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(desc, total=total, completed=done)
+
+    def advance(self) -> None:
+        if self.progress:
+            self.progress.advance(self.task)
+
+    def close(self) -> None:
+        if self.progress:
+            self.progress.stop()
