@@ -34,7 +34,6 @@ from PIL import Image, UnidentifiedImageError
 from usbench.errors import InputError, NotEnoughImagesError, OutputError
 
 MANIFEST = "manifest.csv"
-PARTIAL = ".partial.csv"  # progress of an unfinished ImageSetWriter
 MANIFEST_COLUMNS = ("id", "file", "mask_file", "label", "prompt", "seed", "source")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -401,30 +400,28 @@ def ensure_writable_dir(path: Path) -> Path:
 class ImageSetWriter:
     """Write an ImageSet folder incrementally and resumably.
 
-    Images go to ``<out>/images/<id>.png`` (masks to ``masks/``), each written atomically. The
-    manifest is written on :meth:`close` (and on every ``flush_every`` images), so an interrupted
-    generation resumes: :meth:`done_ids` lists ids whose PNG already exists, and :meth:`adopt`
-    re-adds them without regenerating.
+    Images go to ``<out>/images/<id>.png`` and masks to ``masks/<id>.png``, each written
+    atomically and the mask before its image, so an image file on disk is always complete and
+    has its mask. An interrupted writer resumes by :meth:`adopt`-ing the ids in
+    :meth:`done_ids`. The manifest is written last, by :meth:`close`: a folder with a
+    ``manifest.csv`` is complete.
     """
 
-    def __init__(self, out: str | Path, source: str = "", flush_every: int = 64):
+    def __init__(self, out: str | Path, source: str = ""):
         self.root = ensure_writable_dir(Path(out))
         (self.root / "images").mkdir(exist_ok=True)
         self.source = source
         self.records: dict[str, ImageRecord] = {}
-        self.flush_every = flush_every
-        self._pending = 0
-        partial = self.root / PARTIAL
-        if partial.is_file():  # resume: trust rows whose files exist
-            try:
-                for rec in _read_manifest(partial, self.root)[0]:
-                    if rec.file.is_file() and (rec.mask_file is None or rec.mask_file.is_file()):
-                        self.records[rec.id] = rec
-            except Exception:  # a torn partial manifest is only a cache: start over
-                self.records = {}
+
+    def image_path(self, id: str) -> Path:
+        return self.root / "images" / f"{id}.png"
+
+    def mask_path(self, id: str) -> Path:
+        return self.root / "masks" / f"{id}.png"
 
     def done_ids(self) -> set[str]:
-        return set(self.records)
+        """Ids whose image is already on disk (from an earlier, interrupted writer)."""
+        return {p.stem for p in (self.root / "images").glob("*.png")}
 
     def add(
         self,
@@ -438,26 +435,22 @@ class ImageSetWriter:
     ) -> ImageRecord:
         if image.dtype != np.uint8 or image.ndim != 2:
             raise ValueError(f"generators must return 2-D uint8 images, got {image.dtype} {image.shape}")
-        file = self.root / "images" / f"{id}.png"
-        _atomic_png(file, image)
-        mask_file = None
         if mask is not None:
             (self.root / "masks").mkdir(exist_ok=True)
-            mask_file = self.root / "masks" / f"{id}.png"
-            _atomic_png(mask_file, mask.astype(bool))
+            _atomic_png(self.mask_path(id), mask.astype(bool))
+        _atomic_png(self.image_path(id), image)
+        return self.adopt(id, label=label, has_mask=mask is not None, prompt=prompt, seed=seed, source=source)
+
+    def adopt(self, id: str, label: str = "", has_mask: bool = False, prompt: str = "", seed: int | None = None,
+              source: str | None = None) -> ImageRecord:
+        """Record an image already on disk without writing it again."""
         rec = ImageRecord(
-            id=id, file=file.resolve(), label=label, mask_file=mask_file.resolve() if mask_file else None,
+            id=id, file=self.image_path(id).resolve(), label=label,
+            mask_file=self.mask_path(id).resolve() if has_mask else None,
             prompt=prompt, seed=seed, source=self.source if source is None else source,
         )
         self.records[id] = rec
-        self._pending += 1
-        if self._pending >= self.flush_every:
-            self._flush_partial()
         return rec
-
-    def _flush_partial(self) -> None:
-        atomic_write_text(self.root / PARTIAL, _manifest_text(list(self.records.values()), {}, self.root))
-        self._pending = 0
 
     def close(self, order: Sequence[str] | None = None) -> ImageSet:
         recs = list(self.records.values())
@@ -466,9 +459,6 @@ class ImageSetWriter:
             recs.sort(key=lambda r: pos.get(r.id, len(pos)))
         s = ImageSet(recs, name=self.root.name, root=self.root.resolve())
         s.write_manifest(self.root)
-        partial = self.root / PARTIAL
-        if partial.exists():
-            partial.unlink()
         return s
 
     def __enter__(self) -> "ImageSetWriter":
@@ -477,8 +467,6 @@ class ImageSetWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        else:
-            self._flush_partial()
 
 
 def _atomic_png(path: Path, arr: np.ndarray) -> None:

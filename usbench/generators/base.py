@@ -33,6 +33,8 @@ class GenerationRequest:
     size: int = 256
     mask: np.ndarray | None = None  # bool (size, size) when mask-conditioned
     prompt: str = ""
+    index: int = 0  # rank of this request among the requests of its label (0, 1, ...)
+    position: int = 0  # rank of this request in the whole list
 
     def __hash__(self) -> int:  # masks are arrays; hash by id
         return hash(self.id)

@@ -21,7 +21,13 @@ def generate_to_imageset(generator: Generator, requests: Sequence[GenerationRequ
     generated image with the mask it was asked for.
     """
     writer = ImageSetWriter(out, source=source or generator.name)
-    todo = [r for r in requests if r.id not in writer.done_ids()]
+    done = writer.done_ids()
+    todo = []
+    for req in requests:
+        if req.id in done:  # generated before the run was interrupted: same seed, same image
+            writer.adopt(req.id, label=req.label, has_mask=req.mask is not None, prompt=req.prompt, seed=req.seed)
+        else:
+            todo.append(req)
     bar = _Bar(len(requests), len(requests) - len(todo), f"generating {generator.name}", progress)
     try:
         for start in range(0, len(todo), batch_size):
@@ -29,9 +35,6 @@ def generate_to_imageset(generator: Generator, requests: Sequence[GenerationRequ
             for req, image in zip(batch, generator.generate(batch)):
                 writer.add(req.id, image, label=req.label, mask=req.mask, prompt=req.prompt, seed=req.seed)
                 bar.advance()
-    except BaseException:
-        writer._flush_partial()
-        raise
     finally:
         bar.close()
     return writer.close(order=[r.id for r in requests])

@@ -1,0 +1,139 @@
+"""Typed run configuration, read from TOML, with one table of defaults.
+
+A config file looks like this (every key optional)::
+
+    [run]
+    reference = "Dataset_BUSI_with_GT"   # a dataset folder or "phantom-busi" (built in)
+    generators = ["sd-busi", "phantom"]
+    metrics = ["fid", "kid", "prdc"]
+    n = 300                                # generated images per generator
+    seed = 0
+    image_size = 256
+    n_bootstrap = 1000
+    split = "seeded"                       # or "paper" (BUSI's published hold-out)
+    compare_to = "all"                     # distribution metrics against the whole reference, or "test"
+
+    [generator.sd-busi]                    # passed to the backend's from_config
+    model = "~/models/sd-busi"
+    steps = 50
+
+    [metric.kid]                           # passed to the metric's from_config
+    extractor = "radiomics"
+
+    [extractor.inception]                  # options of a feature extractor
+    weights = "~/weights/weights-inception-2015-12-05-6726825d.pth"
+
+Command-line flags override the file. Unknown keys and wrong types are refused in one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from usbench.errors import ConfigError, InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# The defaults table: every default of a run, in one place.
+DEFAULTS: dict[str, Any] = {
+    "out": "usbench-results",
+    "reference": "phantom-busi",
+    "generators": [],  # empty: every built-in generator that needs no downloaded weights
+    "metrics": [],  # empty: every default metric; those whose weights are missing are skipped with the reason
+    "n": 300,
+    "seed": 0,
+    "image_size": 256,
+    "n_bootstrap": 1000,
+    "split": "seeded",
+    "test_fraction": 0.2,
+    "compare_to": "all",
+    "train": "",  # a separate training set for memorization; default: the reference's train split
+    "batch_size": 8,
+}
+
+
+@dataclass
+class RunConfig:
+    out: str = DEFAULTS["out"]
+    reference: str = DEFAULTS["reference"]
+    generators: list = field(default_factory=lambda: list(DEFAULTS["generators"]))
+    metrics: list = field(default_factory=lambda: list(DEFAULTS["metrics"]))
+    n: int = DEFAULTS["n"]
+    seed: int = DEFAULTS["seed"]
+    image_size: int = DEFAULTS["image_size"]
+    n_bootstrap: int = DEFAULTS["n_bootstrap"]
+    split: str = DEFAULTS["split"]
+    test_fraction: float = DEFAULTS["test_fraction"]
+    compare_to: str = DEFAULTS["compare_to"]
+    train: str = DEFAULTS["train"]
+    batch_size: int = DEFAULTS["batch_size"]
+    generator: dict = field(default_factory=dict)  # name -> backend config
+    metric: dict = field(default_factory=dict)  # name -> metric config
+    extractor: dict = field(default_factory=dict)  # name -> extractor options
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"n must be at least 1, got {self.n}", "set --n to the number of images per generator")
+        if self.image_size < 32:
+            raise ConfigError(f"image_size must be at least 32, got {self.image_size}", "e.g. 256")
+        if self.n_bootstrap < 0:
+            raise ConfigError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}", "0 turns intervals off")
+        if self.compare_to not in ("all", "test"):
+            raise ConfigError(f"compare_to must be 'all' or 'test', got {self.compare_to!r}", "see docs/leaderboard.md")
+        if not 0 < self.test_fraction < 1:
+            raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}", "e.g. 0.2")
+
+    def with_overrides(self, **overrides: Any) -> "RunConfig":
+        """A copy with the non-None overrides applied (flags win over the file)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update({k: v for k, v in overrides.items() if v is not None and v != []})
+        return RunConfig(**values)
+
+
+_TOP_TABLES = {"run", "generator", "metric", "extractor"}
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """Read a TOML run configuration; no path gives the defaults."""
+    if path is None:
+        return RunConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file {path} does not exist", "check the path given to --config")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}", "fix the syntax") from None
+    unknown = sorted(set(data) - _TOP_TABLES)
+    if unknown:
+        raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}", f"known tables: {', '.join(sorted(_TOP_TABLES))}")
+    run = data.get("run", {})
+    known = {f.name: f for f in fields(RunConfig)} .keys() - {"generator", "metric", "extractor"}
+    bad = sorted(set(run) - known)
+    if bad:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(bad)} in [run]", f"known keys: {', '.join(sorted(known))}")
+    defaults = RunConfig()
+    for key, value in run.items():
+        want = type(getattr(defaults, key))
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            run[key] = float(value)
+            continue
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"{path}: [run] {key} must be {want.__name__}, got {type(value).__name__} {value!r}", "fix the value"
+            )
+    for table in ("generator", "metric", "extractor"):
+        for name, sub in data.get(table, {}).items():
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{path}: [{table}.{name}] must be a table", f"write [{table}.{name}] then key = value lines")
+    return RunConfig(**run, generator=data.get("generator", {}), metric=data.get("metric", {}),
+                     extractor=data.get("extractor", {}))
