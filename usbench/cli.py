@@ -46,6 +46,204 @@ def _print(text: str) -> None:
 # ============================================================================================
 
 
+def _log(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+@app.command()
+def run(
+    generator: List[str] = typer.Option([], "--generator", "-g", help="Generator to run (repeatable). Default: every built-in generator that needs no downloaded weights."),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help="Real reference set: a dataset folder (BUSI, BUS-BRA, UDIAT, ImageSet, folder) or 'phantom-busi' (built in, the default)."),
+    metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric to compute (repeatable; 'kid@radiomics' picks the extractor). Default: all that can run."),
+    n: Optional[int] = typer.Option(None, "--n", help="Images per generator (default 300)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of requests, splits and bootstrap (default 0)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default ./usbench-results)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Side of the square images compared (default 256)."),
+    n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (default 1000; 0 = none)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' or 'paper' (BUSI's published hold-out)."),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
+    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
+    study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run a benchmark: generate → features → metrics → leaderboard.csv and report.html.
+
+    With no arguments, runs the built-in benchmark: the phantom reference set and every built-in
+    generator and metric that needs no downloaded weights.
+
+    Examples:
+
+      usbench run
+
+      usbench run --generator sd-busi --reference path/to/Dataset_BUSI_with_GT
+
+      usbench run -g phantom -g sd-busi --metrics fid --metrics kid --n 500 --inception-weights w.pth
+
+      usbench run --config benchmark.toml --out results/
+    """
+    from usbench.config import load_config
+    from usbench.runs import run_benchmark
+
+    cfg = load_config(config)
+    cfg = cfg.with_overrides(
+        generators=list(generator), reference=reference, metrics=list(metrics), n=n, seed=seed,
+        out=str(out) if out else None, image_size=image_size, n_bootstrap=n_bootstrap, split=split,
+    )
+    if inception_weights:
+        cfg.extractor.setdefault("inception", {})["weights"] = str(inception_weights)
+    if segmenter:
+        for m in ("mask-adherence", "lesion-presence"):
+            cfg.metric.setdefault(m, {})["segmenter"] = str(segmenter)
+    bench = run_benchmark(cfg, progress=not quiet, log=_log, studies=list(study))
+    from usbench import leaderboard
+
+    _print(leaderboard.to_markdown([r for r in bench.rows]))
+    _print(f"wrote {bench.out / 'leaderboard.csv'} and {bench.out / 'report.html'}")
+
+
+@app.command()
+def generate(
+    generator: str = typer.Option(..., "--generator", "-g", help="Generator name (see usbench doctor)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output ImageSet folder (created; must not hold another set)."),
+    n: int = typer.Option(100, "--n", help="Number of images."),
+    seed: int = typer.Option(0, "--seed", help="Seed; image i uses seed*1000003+i."),
+    labels_from: str = typer.Option("phantom-busi", "--labels-from", help="Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow."),
+    image_size: int = typer.Option(256, "--image-size", help="Side of the square output images."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML with a [generator.NAME] table."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Generate images with one generator into an ImageSet folder (resumable).
+
+    Under `accelerate launch` the requests are sharded across processes and merged.
+
+    Examples:
+
+      usbench generate -g phantom --n 50 --out phantom50/
+
+      usbench generate -g controlnet-busi --labels-from Dataset_BUSI_with_GT --out cn/
+
+      accelerate launch -m usbench generate -g sd-busi --n 1000 --out sd1000/
+    """
+    from usbench.config import load_config
+    from usbench.pipeline import generate_set
+
+    cfg = load_config(config)
+    images = generate_set(generator, out, n=n, seed=seed, labels_from=labels_from, image_size=image_size,
+                          generator_config=cfg.generator.get(generator, {}), progress=not quiet)
+    if images is not None:
+        _print(f"wrote {len(images)} images to {out}")
+
+
+@app.command()
+def evaluate(
+    generated: Path = typer.Option(..., "--generated", help="Generated images: an ImageSet folder or a folder of images."),
+    reference: str = typer.Option(..., "--reference", help="Real images: a dataset folder or 'phantom-busi'."),
+    train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization."),
+    metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric (repeatable). Default: all that can run."),
+    seed: int = typer.Option(0, "--seed"),
+    image_size: int = typer.Option(256, "--image-size"),
+    n_bootstrap: int = typer.Option(1000, "--bootstrap"),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights"),
+    segmenter: Optional[Path] = typer.Option(None, "--segmenter"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default: ~/.cache/usbench/features)."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Score a folder of generated images against real ones (no generation).
+
+    Examples:
+
+      usbench evaluate --generated samples/ --reference Dataset_BUSI_with_GT
+
+      usbench evaluate --generated samples/ --reference real/ --train train/ --metrics memorization --json
+    """
+    import json as _json
+
+    from usbench.pipeline import evaluate_sets
+
+    extractor = {"inception": {"weights": str(inception_weights)}} if inception_weights else {}
+    metric_cfg = {m: {"segmenter": str(segmenter)} for m in ("mask-adherence", "lesion-presence")} if segmenter else {}
+    results = evaluate_sets(generated, reference, train=train, metrics=list(metrics), seed=seed, image_size=image_size,
+                            n_bootstrap=n_bootstrap, extractor=extractor, metric_config=metric_cfg, cache=cache,
+                            progress=not quiet, log=_log)
+    if as_json:
+        _print(_json.dumps(results, indent=2))
+    else:
+        from usbench.pipeline import format_results
+
+        _print(format_results(results))
+
+
+@app.command("leaderboard")
+def leaderboard_cmd(
+    dirs: List[Path] = typer.Argument(..., help="Benchmark output folders or run folders."),
+    out: Path = typer.Option(..., "--out", "-o", help="CSV file to write (.md and .html beside it)."),
+    study: List[Path] = typer.Option([], "--study", help="Reader-study folder to join (repeatable)."),
+) -> None:
+    """Aggregate runs into leaderboard.csv (+ .md, .html).
+
+    Examples:
+
+      usbench leaderboard usbench-results/ --out leaderboard.csv
+
+      usbench leaderboard results-a/ results-b/runs/sd-busi-1a2b3c4d5e --study study/ --out all.csv
+    """
+    from usbench import leaderboard
+    from usbench.pipeline import reader_columns
+
+    if out.exists() and out.is_dir():
+        from usbench.errors import OutputError
+
+        raise OutputError(f"{out} is a folder", "give a file name such as leaderboard.csv")
+    rows = leaderboard.rows_from_runs(dirs, reader_columns=reader_columns(study))
+    from usbench.imageset import ensure_writable_dir
+
+    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    leaderboard.write_all(rows, out)
+    _print(leaderboard.to_markdown(rows))
+    _print(f"wrote {out} ({len(rows)} rows)")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    path: Path = typer.Argument(..., help="Dataset folder (BUSI, BUS-BRA, UDIAT, ImageSet or a folder of images)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split whose leaks are checked."),
+) -> None:
+    """Counts per label, masks per image, sizes, exact and near duplicates, and split leaks.
+
+    Examples:
+
+      usbench data inspect Dataset_BUSI_with_GT
+
+      usbench data inspect BUSBRA/ --json > busbra.json
+    """
+    import json as _json
+
+    from usbench.datasets import load
+    from usbench.datasets.inspect import format_report, inspect
+
+    report = inspect(load(path), seed=seed)
+    _print(_json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Versions, device, registered generators and metrics, and which weights are found where.
+
+    Example:
+
+      usbench doctor
+    """
+    import json as _json
+
+    from usbench.pipeline import doctor_report, format_doctor
+
+    report = doctor_report()
+    _print(_json.dumps(report, indent=2) if as_json else format_doctor(report))
+
+
 # ============================================================================================
 # phantom (issue 3): data make-phantom
 # ============================================================================================

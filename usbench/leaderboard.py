@@ -1,0 +1,200 @@
+"""The leaderboard: one row per (generator run, subset), automated scores beside human ratings.
+
+Column order is stable and documented in docs/leaderboard.md:
+
+1. identity: ``run_id, generator, subset, reference, n_generated, n_reference``
+2. metrics, in :data:`METRIC_ORDER` (others after, alphabetically): for each metric ``<m>``,
+   ``<m>, <m>_ci_low, <m>_ci_high``
+3. reader-study columns (``reader_*``) and task columns (``utility_*``), when present
+4. ``skipped``: metrics that could not run, with the reason
+5. provenance: :data:`PROVENANCE_COLUMNS`
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+from usbench.errors import InputError
+from usbench.imageset import atomic_write_text
+
+ID_COLUMNS = ["run_id", "generator", "subset", "reference", "n_generated", "n_reference"]
+METRIC_ORDER = [
+    "fid", "fd_inf", "kid", "precision", "recall", "density", "coverage", "frd",
+    "fid_radiomics", "kid_radiomics", "precision_radiomics", "recall_radiomics", "density_radiomics", "coverage_radiomics",
+    "ms_ssim_diversity", "lpips_diversity", "memorization", "auth_pct",
+    "mask_dice", "mask_hd95", "mask_dice_ratio", "lesion_presence",
+]
+PROVENANCE_COLUMNS = [
+    "seed", "image_size", "n_bootstrap", "ci_level", "resize_protocol", "extractors_sha256", "generator_fingerprint",
+    "generated_hash", "reference_hash", "split", "usbench_version", "torch_version", "torch_fidelity_version",
+    "diffusers_version", "numpy_version", "created",
+]
+SUBSET_ORDER = {"all": 0, "normal": 1, "benign": 2, "malignant": 3}
+
+
+def _norm(name: str) -> str:
+    return name.replace("-", "_").replace("@", "_")
+
+
+def rows_from_run(run_dir: Path) -> list[dict[str, Any]]:
+    """Rows of one run directory (``run.json`` + ``metrics.json``), one per subset."""
+    run_dir = Path(run_dir)
+    info_path, metrics_path = run_dir / "run.json", run_dir / "metrics.json"
+    if not info_path.is_file():
+        raise InputError(f"{run_dir} is not a usbench run (no run.json)", "point to <out>/runs/<run_id> or to <out>")
+    info = json.loads(info_path.read_text())
+    store = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"entries": {}}
+    prov = store.get("provenance", {})
+    by_subset: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, list[str]] = {}
+    for entry in store["entries"].values():
+        subset = entry["subset"]
+        row = by_subset.setdefault(subset, {})
+        if "skipped" in entry:
+            skipped.setdefault(subset, []).append(f"{entry['metric']}: {entry['skipped']}")
+            continue
+        for r in entry["results"]:
+            col = _norm(r.get("column") or r["name"])
+            row[col] = r["value"]
+            row[f"{col}_ci_low"] = r["ci_low"]
+            row[f"{col}_ci_high"] = r["ci_high"]
+            row["n_generated"] = max(row.get("n_generated", 0), r.get("n_generated", 0))
+            row["n_reference"] = max(row.get("n_reference", 0), r.get("n_reference", 0))
+            row.setdefault("ci_level", r.get("ci_level"))
+    extra = _extra_columns(run_dir, info)
+    versions = info.get("versions", {})
+    rows = []
+    for subset, values in by_subset.items():
+        rows.append({
+            "run_id": info["run_id"], "generator": info["generator"], "subset": subset,
+            "reference": info.get("reference", ""), **values, **(extra if subset == "all" else {}),
+            "skipped": "; ".join(sorted(skipped.get(subset, []))),
+            "seed": info.get("seed"), "image_size": info.get("image_size"), "n_bootstrap": store.get("n_bootstrap", ""),
+            "resize_protocol": prov.get("resize_protocol", ""),
+            "extractors_sha256": ";".join(f"{k}={v}" for k, v in sorted(prov.get("extractors_sha256", {}).items())),
+            "generator_fingerprint": info.get("generator_fingerprint", ""), "generated_hash": store.get("generated_hash", ""),
+            "reference_hash": info.get("reference_hash", ""), "split": info.get("split", ""),
+            "usbench_version": versions.get("usbench", ""), "torch_version": versions.get("torch", ""),
+            "torch_fidelity_version": versions.get("torch-fidelity", ""), "diffusers_version": versions.get("diffusers", ""),
+            "numpy_version": versions.get("numpy", ""), "created": info.get("created", ""),
+        })
+    return rows
+
+
+def _extra_columns(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """Task and reader columns that other commands left beside the run (``utility.json``, ``reader.json``)."""
+    out: dict[str, Any] = {}
+    for name in ("utility.json", "reader.json"):
+        p = run_dir / name
+        if p.is_file():
+            data = json.loads(p.read_text())
+            out.update(data.get("leaderboard_columns", {}))
+    return out
+
+
+def find_runs(paths: Iterable[Path]) -> list[Path]:
+    """Run directories under the given paths (a run dir, a benchmark ``out`` dir, or ``out/runs``)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputError(f"{p} does not exist", "pass run directories or benchmark output folders")
+        if (p / "run.json").is_file():
+            found.append(p)
+        else:
+            found.extend(sorted(d.parent for d in p.glob("**/run.json")))
+    if not found:
+        raise InputError(f"no usbench runs under {', '.join(map(str, paths))}", "run `usbench run` first, or point to its --out")
+    return sorted(set(found))
+
+
+def rows_from_runs(runs: Path | Iterable[Path], reference_hash: str | None = None,
+                   reader_columns: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    paths = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    rows: list[dict[str, Any]] = []
+    for run_dir in find_runs(paths):
+        for row in rows_from_run(run_dir):
+            if reference_hash and row["reference_hash"] != reference_hash:
+                continue
+            if reader_columns and row["subset"] == "all" and row["run_id"] in reader_columns:
+                row.update(reader_columns[row["run_id"]])
+            rows.append(row)
+    rows.sort(key=lambda r: (r["generator"], r["run_id"], SUBSET_ORDER.get(r["subset"], 9), r["subset"]))
+    return rows
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    present = set().union(*(r.keys() for r in rows)) if rows else set()
+    bases = [m for m in METRIC_ORDER if m in present]
+    bases += sorted(
+        k for k in present
+        if k not in bases and k not in ID_COLUMNS and k not in PROVENANCE_COLUMNS and k != "skipped"
+        and not k.endswith(("_ci_low", "_ci_high")) and not k.startswith(("reader_", "utility_"))
+    )
+    metric_cols = [c for b in bases for c in (b, f"{b}_ci_low", f"{b}_ci_high") if c in present]
+    extra = sorted(k for k in present if k.startswith("reader_")) + sorted(k for k in present if k.startswith("utility_"))
+    return ID_COLUMNS + metric_cols + extra + ["skipped"] + PROVENANCE_COLUMNS
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    cols = columns(rows)
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in rows:
+        w.writerow([_fmt(r.get(c)) for c in cols])
+    return buf.getvalue()
+
+
+def summary_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The columns a person reads first: identity and metric values (no intervals, no provenance)."""
+    cols = columns(rows)
+    return [c for c in cols if c in ("generator", "subset", "n_generated")
+            or (c not in ID_COLUMNS and c not in PROVENANCE_COLUMNS and c != "skipped" and not c.endswith(("_ci_low", "_ci_high")))]
+
+
+def _with_ci(r: dict[str, Any], c: str) -> str:
+    v = _fmt(r.get(c))
+    lo, hi = r.get(f"{c}_ci_low"), r.get(f"{c}_ci_high")
+    if v and lo is not None and hi is not None and not (isinstance(lo, float) and math.isnan(lo)):
+        return f"{_fmt(float(v))} [{_fmt(lo)}, {_fmt(hi)}]"
+    return v
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    cols = summary_columns(rows)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(_with_ci(r, c) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_html(rows: list[dict[str, Any]]) -> str:
+    cols = summary_columns(rows)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_with_ci(r, c))}</td>" for c in cols) + "</tr>" for r in rows
+    )
+    return f'<table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def write_all(rows: list[dict[str, Any]], csv_path: Path) -> None:
+    """Write ``leaderboard.csv`` and its ``.md`` and ``.html`` renderings beside it (atomically)."""
+    csv_path = Path(csv_path)
+    atomic_write_text(csv_path, to_csv(rows))
+    atomic_write_text(csv_path.with_suffix(".md"), to_markdown(rows))
+    atomic_write_text(csv_path.with_suffix(".html"), "<!doctype html><meta charset=utf-8><title>usbench leaderboard</title>"
+                      + to_html(rows))

@@ -1,0 +1,97 @@
+"""The HTML report of a benchmark: sample grids per generator, metric plots with intervals.
+
+Figures are PNGs under ``<out>/figures/`` so they can be reused in papers; ``report.html``
+links them beside the leaderboard table.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from usbench import leaderboard
+from usbench.imageset import ImageSet, atomic_write_text
+
+
+def sample_grid(images: ImageSet, path: Path, per_label: int = 6, size: int = 128, seed: int = 0) -> Path:
+    """A grid of ``per_label`` images per label (rows), lesion outlines not drawn: what a reader sees."""
+    from PIL import Image
+
+    labels = images.labels or [""]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label in labels:
+        recs = [r for r in images.records if r.label == label]
+        pick = sorted(rng.choice(len(recs), size=min(per_label, len(recs)), replace=False).tolist()) if recs else []
+        tiles = [images.load_image(recs[i], size) for i in pick]
+        tiles += [np.zeros((size, size), np.uint8)] * (per_label - len(tiles))
+        rows.append(np.concatenate([np.pad(t, 2, constant_values=255) for t in tiles], axis=1))
+    grid = np.concatenate(rows, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+    return path
+
+
+def metric_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | None:
+    """Point estimates with interval bars of one metric across generators (subset "all")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = [r for r in rows if r["subset"] == "all" and isinstance(r.get(metric), (int, float)) and not math.isnan(r[metric])]
+    if not pts:
+        return None
+    names = [r["generator"] for r in pts]
+    vals = np.array([r[metric] for r in pts], dtype=float)
+    lo = np.array([r.get(f"{metric}_ci_low", np.nan) if r.get(f"{metric}_ci_low") is not None else np.nan for r in pts], float)
+    hi = np.array([r.get(f"{metric}_ci_high", np.nan) if r.get(f"{metric}_ci_high") is not None else np.nan for r in pts], float)
+    err = np.vstack([np.nan_to_num(vals - lo), np.nan_to_num(hi - vals)])
+    fig, ax = plt.subplots(figsize=(5, 0.45 * len(pts) + 1.2))
+    ax.errorbar(vals, np.arange(len(pts)), xerr=np.clip(err, 0, None), fmt="o", capsize=4)
+    ax.set_yticks(np.arange(len(pts)), names)
+    ax.set_xlabel(metric)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(bench: Any, rows: list[dict[str, Any]], out: Path) -> Path:
+    out = Path(out)
+    fig_dir = out / "figures"
+    parts = ["<!doctype html><meta charset=utf-8><title>usbench report</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
+             f"<h1>usbench benchmark</h1><p>Reference: {html.escape(str(bench.config.reference))} "
+             f"({len(bench.compare)} images, sha256 {bench.reference.content_hash()[:12]}…); "
+             f"{bench.config.n} images per generator at {bench.config.image_size} px; seed {bench.config.seed}.</p>",
+             "<h2>Leaderboard</h2>", leaderboard.to_html(rows)]
+    parts.append("<h2>Metrics with 95% intervals</h2>")
+    for col in leaderboard.summary_columns(rows):
+        if col in ("generator", "subset", "n_generated"):
+            continue
+        p = metric_plot(rows, col, fig_dir / f"metric_{col}.png")
+        if p:
+            parts.append(f'<img src="figures/{p.name}" alt="{html.escape(col)}" style="max-width:45%">')
+    parts.append("<h2>Samples</h2><h3>reference</h3>")
+    sample_grid(bench.compare, fig_dir / "samples_reference.png", seed=bench.config.seed)
+    parts.append('<img src="figures/samples_reference.png" alt="reference samples">')
+    for run in getattr(bench, "runs", []):
+        name = f"samples_{run.run_id}.png"
+        sample_grid(run.images, fig_dir / name, seed=bench.config.seed)
+        parts.append(f"<h3>{html.escape(run.generator)} <small>({html.escape(run.run_id)})</small></h3>"
+                     f'<img src="figures/{name}" alt="{html.escape(run.generator)} samples">')
+    skipped = sorted({s for r in rows if r["subset"] == "all" for s in r.get("skipped", "").split("; ") if s})
+    if skipped:
+        parts.append("<h2>Skipped metrics</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in skipped) + "</ul>")
+    path = out / "report.html"
+    atomic_write_text(path, "\n".join(parts))
+    return path
