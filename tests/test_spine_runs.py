@@ -12,27 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _spine_fixtures import make_busi
+from _spine_fixtures import make_busi, plugin  # noqa: F401 (fixture)
 from usbench.config import RunConfig
 from usbench.generators import GENERATORS
 from usbench.metrics import METRICS
 from usbench.registry import Registry
 from usbench.runs import make_requests, run_benchmark
-
-PLUGIN = Path(__file__).parent / "plugin_fixture"
-
-
-@pytest.fixture
-def plugin(monkeypatch):
-    monkeypatch.syspath_prepend(str(PLUGIN))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PLUGIN), os.environ.get("PYTHONPATH", "")]))
-    for reg in (GENERATORS, METRICS):
-        monkeypatch.setattr(reg, "_scanned", False)
-    yield
-    for reg in (GENERATORS, METRICS):
-        reg._lazy.pop("toy-noise", None), reg._lazy.pop("toy-mean-gap", None)
-        reg._loaded.pop("toy-noise", None), reg._loaded.pop("toy-mean-gap", None)
-
 
 def test_entry_point_plugin_is_found(plugin):
     fresh = Registry("generator", "usbench.generators")

@@ -42,6 +42,8 @@ def generate_set(generator: str, out: Path, n: int, seed: int = 0, labels_from: 
     if getattr(gen, "mask_conditioned", False) and reference.has_masks:
         conditioning = split(reference, seed=seed, check_leaks=False).test
     requests = make_requests(reference, n, seed, image_size, conditioning)
+    if hasattr(gen, "check_requests"):
+        gen.check_requests(requests)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         from usbench.generators.sharding import generate_sharded
 

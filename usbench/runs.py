@@ -170,7 +170,7 @@ class Benchmark:
         self.config = config
         self.progress = progress
         self.log = log
-        self.out = ensure_writable_dir(Path(config.out).expanduser())
+        self.out = Path(config.out).expanduser()  # created by prepare_out(), once the inputs are known good
         self.reference = load(config.reference, size=config.image_size, seed=0, progress=progress)
         self.split: Split = split(self.reference, scheme=config.split, test_fraction=config.test_fraction, seed=config.seed)
         self.compare = self.reference if config.compare_to == "all" else self.split.test
@@ -179,12 +179,8 @@ class Benchmark:
                                      options=config.extractor, progress=progress)
 
     # -- generation --------------------------------------------------------------------------
-    def generator_names(self) -> list[str]:
-        if self.config.generators:
-            for g in self.config.generators:
-                GENERATORS.get(g)  # unknown names fail here, listing the known ones
-            return list(self.config.generators)
-        return [g for g in GENERATORS.names() if not getattr(GENERATORS.get(g), "needs_weights", True)]
+    def prepare_out(self) -> None:
+        ensure_writable_dir(self.out)
 
     def generate(self, name: str) -> RunRecord:
         cfg = self.config
@@ -197,6 +193,8 @@ class Benchmark:
         if info_path.is_file() and (run_dir / "manifest.csv").is_file():
             self.log(f"{name}: reusing {len(requests)} images in {run_dir}")
             return RunRecord(run_id, name, run_dir, ImageSet.read(run_dir), json.loads(info_path.read_text()))
+        if hasattr(gen, "check_requests"):
+            gen.check_requests(requests)
         t0 = time.perf_counter()
         images = generate_to_imageset(gen, requests, run_dir, source=name, batch_size=cfg.batch_size, progress=self.progress)
         info = {
@@ -291,6 +289,18 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
     return {k: entries[k] for k in wanted if k in entries}
 
 
+def generator_names(config: RunConfig) -> list[str]:
+    """The generators of a run: those named, or every built-in that needs no downloaded weights."""
+    if config.generators:
+        for g in config.generators:
+            GENERATORS.get(g)  # unknown names fail here, listing the known ones
+        return list(config.generators)
+    names = [g for g in GENERATORS.names() if not getattr(GENERATORS.get(g), "needs_weights", True)]
+    if not names:
+        raise ConfigError("no generator to run", "name one with --generator (see usbench doctor for what is available)")
+    return names
+
+
 def check_sizes(config: RunConfig, bench: Benchmark, specs: list[MetricSpec]) -> None:
     """Refuse, before any work, a --n or reference too small for the chosen metrics."""
     for spec in specs:
@@ -316,12 +326,11 @@ def run_benchmark(config: RunConfig, progress: bool = False, log: Callable[[str]
     """Generate, evaluate, and write the leaderboard and report of a benchmark. Returns it, with ``runs``."""
     from usbench import leaderboard, report
 
-    bench = Benchmark(config, progress=progress, log=log)
+    names = generator_names(config)  # names and metrics are checked before any work
     specs = select_metrics(config)
+    bench = Benchmark(config, progress=progress, log=log)
     check_sizes(config, bench, specs)
-    names = bench.generator_names()
-    if not names:
-        raise ConfigError("no generator to run", "name one with --generator (see usbench doctor for what is available)")
+    bench.prepare_out()
     bench.runs = []
     for name in names:
         run = bench.generate(name)

@@ -11,6 +11,9 @@ A backend is a class registered in :data:`usbench.generators.GENERATORS` (or und
   weights sha256), used as the cache key of its images;
 - ``generate(self, requests) -> Iterator[np.ndarray]``: one 2-D uint8 image per request, in
   order, at ``request.size``; same seed, same image.
+
+Optionally ``check_requests(self, requests)``: raise a UsbenchError before anything is written
+when the requests cannot be served (too many for a folder, labels the model was not trained on).
 """
 
 from __future__ import annotations

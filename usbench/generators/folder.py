@@ -48,6 +48,21 @@ class FolderGenerator:
     def fingerprint(self) -> str:
         return fingerprint_of("folder", self.images.content_hash())
 
+    def check_requests(self, requests: Sequence[GenerationRequest]) -> None:
+        """Refuse, before anything is written, more requests of a label than the folder has images."""
+        labelled = set(self._by_label) != {""}
+        need: dict[str, int] = {}
+        for req in requests:
+            key = req.label if labelled else ""
+            need[key] = need.get(key, 0) + 1
+        for key, k in need.items():
+            have = len(self._by_label.get(key, []))
+            if k > have:
+                raise NotEnoughImagesError(
+                    f"folder {self.config.path} has {have} images{f' labelled {key}' if key else ''} but {k} are asked for",
+                    "lower --n or add images",
+                )
+
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[np.ndarray]:
         labelled = set(self._by_label) != {""}
         for req in requests:
