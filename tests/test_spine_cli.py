@@ -160,3 +160,35 @@ def test_every_command_has_help_with_examples(capsys):
     for cmd in (["run"], ["generate"], ["evaluate"], ["leaderboard"], ["data", "inspect"], ["doctor"]):
         code, out, _ = run_cli(capsys, *cmd, "--help")
         assert code == 0 and "Example" in out, cmd
+
+
+def test_evaluate_and_leaderboard_commands(capsys, busi, tmp_path, plugin):
+    import csv
+    import json
+
+    gen = tmp_path / "g"
+    assert run_cli(capsys, "generate", "-g", "toy-noise", "--n", "6", "--labels-from", busi, "--image-size", "32",
+                   "--out", gen, "-q")[0] == 0
+    code, out, err = run_cli(capsys, "evaluate", "--generated", gen, "--reference", busi, "-m", "toy-mean-gap",
+                             "--image-size", "32", "--bootstrap", "20", "--json", "-q", "--cache", tmp_path / "cache")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["n_generated"] == 6 and res["n_reference"] == 9
+    overall = [r for r in res["results"] if r["subset"] == "all"][0]
+    assert overall["ci_low"] <= overall["value"] <= overall["ci_high"]
+    # 6 requests in the reference's proportions (2:4:3) give one normal image: too few, skipped with the reason
+    assert {r["subset"] for r in res["results"]} == {"all", "benign", "malignant"}
+    assert res["skipped"] == [{"metric": "toy-mean-gap", "subset": "normal",
+                               "reason": "toy-mean-gap needs at least 2 generated images, got 1 (use a larger --n or a larger set)"}]
+    assert run_cli(capsys, "run", "-g", "toy-noise", "-m", "toy-mean-gap", "--reference", busi, "--n", "6",
+                   "--image-size", "32", "--bootstrap", "20", "--out", tmp_path / "bench", "-q")[0] == 0
+    code, out, err = run_cli(capsys, "leaderboard", tmp_path / "bench", "--out", tmp_path / "lb.csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "lb.csv")))
+    assert [r["subset"] for r in rows] == ["all", "normal", "benign", "malignant"] and rows[0]["generator"] == "toy-noise"
+    assert rows[1]["toy_mean_gap"] == "" and "needs at least 2" in rows[1]["skipped"]
+    # the same generator, seed and reference: evaluate and run agree on the number
+    assert float(rows[0]["toy_mean_gap"]) == pytest.approx(overall["value"], rel=1e-9)
+    assert "toy_mean_gap" in (tmp_path / "lb.md").read_text()
+    code, _, err = run_cli(capsys, "leaderboard", tmp_path / "nothing-here", "--out", tmp_path / "x.csv")
+    assert_one_line_error(code, err, "does not exist")

@@ -141,11 +141,12 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
     return ID_COLUMNS + metric_cols + extra + ["skipped"] + PROVENANCE_COLUMNS
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, digits: int | None = 4) -> str:
+    """A cell: blank for missing, full precision (``digits=None``, the CSV) or ``digits`` significant."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return repr(v) if digits is None else f"{v:.{digits}g}"
     return str(v)
 
 
@@ -155,7 +156,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for r in rows:
-        w.writerow([_fmt(r.get(c)) for c in cols])
+        w.writerow([_fmt(r.get(c), None) for c in cols])
     return buf.getvalue()
 
 
