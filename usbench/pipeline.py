@@ -141,19 +141,24 @@ def doctor_report() -> dict[str, Any]:
     return report
 
 
+WEIGHTS_MODULES = ("usbench.metrics.extractors", "usbench.metrics.diversity", "usbench.tasks.classifier",
+                   "usbench.tasks.utility")
+
+
 def _weights_status() -> list[dict[str, Any]]:
     """Each known weights file: found where, or missing (with what to do)."""
     from usbench.weights import WeightsSpec, resolve_weights
     from usbench.errors import WeightsError
 
+    import importlib
+
     specs: list[tuple[str, WeightsSpec]] = []
-    for module, attr in (("usbench.metrics.inception", "INCEPTION_WEIGHTS"), ("usbench.metrics.lpips_diversity", "ALEXNET_WEIGHTS"),
-                         ("usbench.metrics.lpips_diversity", "LPIPS_WEIGHTS"), ("usbench.tasks.classifier", "RESNET18_WEIGHTS")):
+    for module in WEIGHTS_MODULES:  # every WeightsSpec a module defines is listed
         try:
-            mod = __import__(module, fromlist=[attr])
-            specs.append((module, getattr(mod, attr)))
-        except (ImportError, AttributeError):
+            mod = importlib.import_module(module)
+        except ImportError:
             continue
+        specs.extend((module, v) for v in vars(mod).values() if isinstance(v, WeightsSpec))
     out = []
     for module, spec in specs:
         try:
