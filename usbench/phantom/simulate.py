@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from usbench.errors import InputError
+from usbench.errors import ConfigError, InputError
 from usbench.phantom.anatomy import breast_anatomy
 from usbench.phantom.imaging import render_bmode
 from usbench.phantom.lesions import LABELS, LESION_LABELS, LesionSpec, apply_lesion, lesion_mask, random_lesion, spec_for_mask
@@ -69,21 +69,38 @@ def build_phantom(label: str, seed: int, shape: tuple[int, int], params: SimPara
     return Phantom(label, echo, atten, mask, spec)
 
 
+ENGINES = ("fft", "pymust")
+
+
 def simulate(label: str, seed: int, size: int = 256, mask: np.ndarray | None = None,
-             params: SimParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+             params: SimParams | None = None, engine: str = "fft") -> tuple[np.ndarray, np.ndarray]:
     """Simulate one B-mode image of class ``label``: returns (uint8 image, bool lesion mask), both size×size.
 
-    Same (label, seed, size, mask, params), same image. With ``mask`` the lesion has exactly that
-    shape (the class still picks its echotexture and posterior effects) and the returned mask equals it.
+    Same (label, seed, size, mask, params, engine), same image. With ``mask`` the lesion has exactly
+    that shape (the class still picks its echotexture and posterior effects) and the returned mask
+    equals it. ``engine`` is "fft" (the fast convolution model) or "pymust" (SIMUS + DAS: slow,
+    optional dependency).
     """
     params = (params or SimParams()).validate()
     check_size(size)
+    check_engine(engine)
     phantom = build_phantom(label, seed, (size, size), params, mask)
-    image = render_image(phantom, params, seed)
+    image = render_image(phantom, params, seed, engine)
     return image, phantom.mask
 
 
-def render_image(phantom: Phantom, params: SimParams, seed: int) -> np.ndarray:
-    """Speckle formation and display for a built phantom (the fast FFT engine)."""
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown phantom engine {engine!r}", f"use one of {', '.join(ENGINES)}")
+    return engine
+
+
+def render_image(phantom: Phantom, params: SimParams, seed: int, engine: str = "fft") -> np.ndarray:
+    """Speckle formation and display for a built phantom."""
     speckle_seq = np.random.SeedSequence([int(seed), 1]).spawn(1)[0]
-    return render_bmode(phantom.echo_db, params, np.random.default_rng(speckle_seq), phantom.atten)
+    rng = np.random.default_rng(speckle_seq)
+    if check_engine(engine) == "pymust":
+        from usbench.phantom.pymust_engine import render_pymust
+
+        return render_pymust(phantom.echo_db, phantom.atten, params, rng)
+    return render_bmode(phantom.echo_db, params, rng, phantom.atten)
