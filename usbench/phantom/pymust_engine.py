@@ -66,6 +66,10 @@ def render_pymust(echo_db: np.ndarray, atten: np.ndarray | None, params: SimPara
     param.bandwidth = params.fractional_bandwidth * 100.0  # MUST wants percent
     param.c = SPEED_OF_SOUND_M_S
     param.fnumber = 1.7  # receive aperture grows with depth: lower off-axis clutter than the full aperture
+    # Active aperture: the elements under the field of view plus the receive aperture (F# 1.7) at
+    # full depth on each side; all 128 for the default 38.4 mm field of view.
+    pitch_mm = float(param.pitch) * 1e3
+    param.Nelements = int(min(param.Nelements, max(16, math.ceil((params.width_mm + params.depth_mm / 1.7) / pitch_mm))))
     keep = zs > 0.05  # SIMUS is undefined on the transducer surface
     tx = pymust.txdelay(param, 0)  # one plane wave, no tilt
     rf, _ = pymust.simus(xs[keep] * 1e-3, zs[keep] * 1e-3, rc[keep], tx, param)
