@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage
 
 from usbench.phantom.imaging import pixel_grid
@@ -47,10 +48,10 @@ class Anatomy:
 def smooth_noise(shape: tuple[int, int], sigma_px: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
     """Gaussian-filtered white noise (FFT, periodic), rescaled to zero mean and unit std."""
     noise = rng.standard_normal(shape, dtype=np.float32)
-    fz = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    transfer = np.exp(-2 * np.pi**2 * ((sigma_px[0] * fz) ** 2 + (sigma_px[1] * fx) ** 2)).astype(np.float32)
-    out = np.fft.irfft2(np.fft.rfft2(noise) * transfer, s=shape).astype(np.float32)
+    fz = np.fft.fftfreq(shape[0]).astype(np.float32)[:, None]
+    fx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
+    transfer = np.exp(np.float32(-2 * np.pi**2) * ((sigma_px[0] * fz) ** 2 + (sigma_px[1] * fx) ** 2))
+    out = sfft.irfft2(sfft.rfft2(noise, workers=2) * transfer, s=shape, workers=2).astype(np.float32)
     out -= out.mean()
     return out / max(float(out.std()), 1e-6)
 

@@ -123,13 +123,19 @@ def _inside(spec: LesionSpec, z1: np.ndarray, x1: np.ndarray) -> np.ndarray:
     v = (-s * dx + c * dz) / spec.semi_axes_mm[0]  # depth axis
     rho = np.sqrt(u**2 + v**2)
     theta = np.arctan2(v, u)
-    radius = np.ones_like(rho)
+    table_theta = np.linspace(-np.pi, np.pi, 4097)
+    return rho <= np.interp(theta, table_theta, margin_radius(spec, table_theta))
+
+
+def margin_radius(spec: LesionSpec, theta: np.ndarray) -> np.ndarray:
+    """Relative radius of the outline at polar angle theta: 1 + harmonics + spicules."""
+    radius = np.ones_like(theta)
     for order, amp, phase in spec.harmonics:
         radius += amp * np.cos(order * theta + phase)
     for angle, amp, width in spec.spicules:
         diff = np.angle(np.exp(1j * (theta - angle)))
         radius += amp * np.exp(-0.5 * (diff / width) ** 2)
-    return rho <= radius
+    return radius
 
 
 def spec_for_mask(label: str, mask: np.ndarray, rng: np.random.Generator, params: SimParams) -> LesionSpec:
