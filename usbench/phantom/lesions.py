@@ -46,8 +46,12 @@ class LesionSpec:
     spicules: list[tuple[float, float, float]] = field(default_factory=list)  # (angle, amplitude, width)
 
 
-def random_lesion(label: str, rng: np.random.Generator, params: SimParams) -> LesionSpec:
-    """Draw a lesion of class ``label`` (benign or malignant) within BI-RADS descriptors."""
+def random_lesion(label: str, rng: np.random.Generator, params: SimParams,
+                  parenchyma: tuple[np.ndarray, np.ndarray] | None = None) -> LesionSpec:
+    """Draw a lesion of class ``label`` (benign or malignant) within BI-RADS descriptors.
+
+    ``parenchyma`` (top and bottom depth in mm per column) places the lesion in the fibroglandular layer.
+    """
     depth, width = params.depth_mm, params.width_mm
     scale = min(depth / 30.0, width / 38.4)
     if label == "benign":
@@ -55,8 +59,10 @@ def random_lesion(label: str, rng: np.random.Generator, params: SimParams) -> Le
         lateral = rng.uniform(3.5, 8.5) * scale
         aspect = rng.uniform(0.45, 0.85)  # parallel: wider than tall
         harmonics = [(int(k), rng.uniform(0.0, 0.04), rng.uniform(0, 2 * np.pi)) for k in (2, 3)]
-        if rng.random() < 0.3:  # gently macrolobulated
-            harmonics.append((int(rng.integers(3, 5)), rng.uniform(0.05, 0.09), rng.uniform(0, 2 * np.pi)))
+        lobes = []
+        if rng.random() < 0.3:  # gently macrolobulated: two or three broad bulges
+            lobes = [(rng.uniform(0, 2 * np.pi), rng.uniform(0.06, 0.12), rng.uniform(0.35, 0.6))
+                     for _ in range(int(rng.integers(2, 4)))]
         spec = LesionSpec(
             kind="cyst" if cyst else "solid",
             echo_db=-40.0 if cyst else rng.uniform(-16.0, -9.0),
@@ -66,9 +72,10 @@ def random_lesion(label: str, rng: np.random.Generator, params: SimParams) -> Le
             semi_axes_mm=(lateral * aspect, lateral),
             angle_rad=rng.uniform(-0.25, 0.25),
             harmonics=harmonics,
+            spicules=lobes,
         )
     elif label == "malignant":
-        lateral = rng.uniform(3.0, 6.5) * scale
+        lateral = rng.uniform(2.5, 5.5) * scale
         aspect = rng.uniform(0.95, 1.45)  # not parallel: taller than wide
         harmonics = [(int(k), rng.uniform(0.02, 0.09), rng.uniform(0, 2 * np.pi)) for k in range(2, 9)]
         harmonics += [(int(k), rng.uniform(0.0, 0.02), rng.uniform(0, 2 * np.pi)) for k in range(9, 22, 2)]
@@ -77,7 +84,7 @@ def random_lesion(label: str, rng: np.random.Generator, params: SimParams) -> Le
         halo = rng.random() < 0.4
         spec = LesionSpec(
             kind="carcinoma",
-            echo_db=rng.uniform(-22.0, -14.0),
+            echo_db=rng.uniform(-20.0, -12.0),
             heterogeneity_db=rng.uniform(2.0, 4.0),
             atten=rng.uniform(1.3, 2.2),
             halo_db=rng.uniform(3.0, 6.0) if halo else 0.0,
@@ -89,10 +96,16 @@ def random_lesion(label: str, rng: np.random.Generator, params: SimParams) -> Le
         )
     else:
         raise InputError(f"no lesion for label {label!r}", f"lesion labels are {', '.join(LESION_LABELS)}")
-    top = max(4.0 * depth / 30.0, spec.semi_axes_mm[0] * 1.4)
-    bottom = depth * 0.72 - spec.semi_axes_mm[0]
-    cz = rng.uniform(top, max(top, bottom) + 1e-3)
+    half_height = spec.semi_axes_mm[0]
+    top = max(4.0 * depth / 30.0, half_height * 1.4)
+    bottom = depth * 0.72 - half_height
     cx = rng.uniform(-0.22, 0.22) * width
+    if parenchyma is not None:  # lesions grow in the fibroglandular layer: centre them in it where it fits
+        col = int(np.clip((cx + width / 2) / width * len(parenchyma[0]), 0, len(parenchyma[0]) - 1))
+        ptop, pbottom = float(parenchyma[0][col]), float(parenchyma[1][col])
+        top = max(top, min(ptop + 0.6 * half_height, (ptop + pbottom) / 2))
+        bottom = min(bottom, max(pbottom - 0.6 * half_height, top))
+    cz = rng.uniform(top, max(top, bottom) + 1e-3)
     spec.center_mm = (float(cz), float(cx))
     return spec
 

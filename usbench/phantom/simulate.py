@@ -61,7 +61,7 @@ def build_phantom(label: str, seed: int, shape: tuple[int, int], params: SimPara
         mask = np.zeros(shape, bool)
     else:
         if mask is None:
-            spec = random_lesion(label, lesion_rng, params)
+            spec = random_lesion(label, lesion_rng, params, (anatomy.parenchyma_top, anatomy.parenchyma_bottom))
             mask = lesion_mask(spec, shape, params)
         else:
             spec = spec_for_mask(label, mask, lesion_rng, params)
