@@ -46,12 +46,16 @@ class Anatomy:
 
 
 def smooth_noise(shape: tuple[int, int], sigma_px: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
-    """Gaussian-filtered white noise (FFT, periodic), rescaled to zero mean and unit std."""
-    noise = rng.standard_normal(shape, dtype=np.float32)
+    """Gaussian-filtered white noise (periodic), rescaled to zero mean and unit std.
+
+    Drawn in the frequency domain (white complex Gaussian spectrum × Gaussian transfer), one
+    inverse FFT instead of a forward and an inverse one.
+    """
     fz = np.fft.fftfreq(shape[0]).astype(np.float32)[:, None]
     fx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
     transfer = np.exp(np.float32(-2 * np.pi**2) * ((sigma_px[0] * fz) ** 2 + (sigma_px[1] * fx) ** 2))
-    out = sfft.irfft2(sfft.rfft2(noise, workers=2) * transfer, s=shape, workers=2).astype(np.float32)
+    spec = rng.standard_normal((2,) + transfer.shape, dtype=np.float32)
+    out = sfft.irfft2((spec[0] + 1j * spec[1]) * transfer, s=shape, workers=1).astype(np.float32)
     out -= out.mean()
     return out / max(float(out.std()), 1e-6)
 
