@@ -249,6 +249,32 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
 # ============================================================================================
 
 
+@data_app.command("make-phantom")
+def data_make_phantom(
+    out: Path = typer.Option(..., "--out", help="New (or empty) folder to write the BUSI-layout set into."),
+    n: int = typer.Option(780, "--n", help="Number of images, split like BUSI (133:437:210 normal:benign:malignant)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the set; same seed, same images."),
+    size: int = typer.Option(256, "--size", help="Image side in pixels (32-1024)."),
+) -> None:
+    """Write simulated breast ultrasound images (the built-in phantom) as a BUSI-layout folder.
+
+    Files: <class>/<class> (i).png with <class>/<class> (i)_mask.png (all-zero masks for normal),
+    readable by the BUSI reader. With --n 780 and the same seed and size these are the images of
+    the built-in phantom-busi reference set.
+
+    Examples:
+
+      usbench data make-phantom --out phantom_busi --n 780 --seed 0
+
+      usbench data make-phantom --out small --n 30 --seed 1 --size 128
+    """
+    from usbench.datasets.phantom import make_phantom_dataset
+
+    counts = make_phantom_dataset(out, n=n, seed=seed, size=size, progress=True)
+    summary = ", ".join(f"{c} {label}" for label, c in counts.items())
+    _print(f"wrote {sum(counts.values())} phantom images ({summary}) at {size}x{size} to {out}")
+
+
 # ============================================================================================
 # metrics (issue 4)
 # ============================================================================================

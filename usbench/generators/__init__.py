@@ -7,6 +7,9 @@ GENERATORS: Registry = Registry("generator", "usbench.generators")
 # Built-ins, imported lazily. Each module owns its backend(s).
 GENERATORS.add_builtin("folder", "usbench.generators.folder:FolderGenerator")
 GENERATORS.add_builtin("phantom", "usbench.generators.phantom:PhantomGenerator")
+GENERATORS.add_builtin("phantom-blurred", "usbench.generators.phantom:BlurredPhantomGenerator")
+GENERATORS.add_builtin("phantom-sparse", "usbench.generators.phantom:SparsePhantomGenerator")
+GENERATORS.add_builtin("phantom-flat", "usbench.generators.phantom:FlatPhantomGenerator")
 GENERATORS.add_builtin("sd-busi", "usbench.generators.diffusion:StableDiffusionGenerator")
 GENERATORS.add_builtin("controlnet-busi", "usbench.generators.diffusion:ControlNetGenerator")
 

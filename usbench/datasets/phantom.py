@@ -1,0 +1,180 @@
+"""The built-in reference set ``phantom-busi`` and BUSI-layout phantom folders.
+
+``phantom-busi`` is shaped like BUSI (Al-Dhabyani et al. 2020): 133 normal, 437 benign and 210
+malignant images with lesion masks, simulated by :mod:`usbench.phantom` with the default probe.
+It is built deterministically on first use into usbench's cache and read from there afterwards;
+the cache folder's name carries a hash of every parameter and the simulator version, so a change
+to either builds a new set instead of reusing a stale one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from usbench.errors import ConfigError, OutputError, UnknownNameError
+from usbench.generators.base import fingerprint_of
+from usbench.imageset import MANIFEST, ImageSet, ImageSetWriter, atomic_write_bytes
+from usbench.phantom.lesions import LABELS
+from usbench.phantom.params import SIMULATOR_VERSION, SimParams, check_size
+from usbench.phantom.simulate import simulate
+
+NAME = "phantom-busi"
+BUSI_COUNTS = {"normal": 133, "benign": 437, "malignant": 210}
+_SALT = 0x5EF  # keeps reference seeds apart from the small integers generator requests use
+
+
+def image_seed(seed: int, label: str, index: int) -> int:
+    """The simulator seed of image ``index`` of class ``label`` in a set built with ``seed``."""
+    seq = np.random.SeedSequence([int(seed), LABELS.index(label), int(index), _SALT])
+    return int(seq.generate_state(1, np.uint32)[0])
+
+
+def check_counts(counts: dict[str, int] | None) -> dict[str, int]:
+    counts = dict(BUSI_COUNTS if counts is None else counts)
+    unknown = sorted(set(counts) - set(LABELS))
+    if unknown:
+        raise ConfigError(f"phantom set: unknown class(es) {', '.join(unknown)}", f"classes are {', '.join(LABELS)}")
+    for label, n in counts.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ConfigError(f"phantom set: count of {label} must be an integer >= 0, got {n!r}", "fix counts")
+    if sum(counts.values()) < 1:
+        raise ConfigError("phantom set: counts add up to 0 images", "ask for at least one image")
+    return {label: counts.get(label, 0) for label in LABELS}
+
+
+def split_like_busi(n: int) -> dict[str, int]:
+    """``n`` images split in BUSI's class proportions (largest remainder)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"number of phantom images must be an integer >= 1, got {n!r}", "use e.g. --n 780")
+    total = sum(BUSI_COUNTS.values())
+    exact = {label: n * c / total for label, c in BUSI_COUNTS.items()}
+    counts = {label: int(np.floor(v)) for label, v in exact.items()}
+    for label in sorted(exact, key=lambda l: -(exact[l] - counts[l]))[: n - sum(counts.values())]:
+        counts[label] += 1
+    return counts
+
+
+def reference_params() -> SimParams:
+    return SimParams()
+
+
+def cache_dir(size: int, seed: int, counts: dict[str, int]) -> Path:
+    from usbench.weights import usbench_cache
+
+    key = fingerprint_of(NAME, size, seed, counts, SIMULATOR_VERSION, reference_params())[:12]
+    return usbench_cache() / "datasets" / f"{NAME}-{size}-{seed}-{key}"
+
+
+def _plan(counts: dict[str, int], seed: int) -> list[tuple[str, int, int]]:
+    """(label, index from 1, image seed) for every image, in a stable order."""
+    return [(label, i, image_seed(seed, label, i)) for label in LABELS for i in range(1, counts[label] + 1)]
+
+
+@contextmanager
+def _progress(total: int, enabled: bool, description: str) -> Iterator:
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
+def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | None = None,
+                      progress: bool = False) -> ImageSet:
+    """The ``phantom-busi`` reference set (built into the cache on first use, then read)."""
+    check_size(size)
+    counts = check_counts(counts)
+    final = cache_dir(size, seed, counts)
+    if (final / MANIFEST).is_file():
+        return ImageSet.read(final, name=NAME)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    tmp.chmod(0o755)
+    try:
+        params = reference_params()
+        plan = _plan(counts, seed)
+        with _progress(len(plan), progress, f"building {NAME} ({size}px)") as tick:
+            writer = ImageSetWriter(tmp, source=NAME)
+            for label, index, image_seed_ in plan:
+                image, mask = simulate(label, image_seed_, size, params=params)
+                writer.add(f"{label}-{index:04d}", image, label=label, mask=None if label == "normal" else mask,
+                           seed=image_seed_)
+                tick()
+            writer.close(order=[f"{label}-{index:04d}" for label, index, _ in plan])
+        try:
+            os.replace(tmp, final)  # atomic: the set appears complete or not at all
+        except OSError:
+            if not (final / MANIFEST).is_file():  # not a concurrent build that won the race
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return ImageSet.read(final, name=NAME)
+
+
+def _busi_png(path: Path, arr: np.ndarray) -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    Image.fromarray(arr, mode="L").save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def make_phantom_dataset(out: Path, n: int, seed: int, size: int = 256, layout: str = "busi",
+                         progress: bool = False) -> dict[str, int]:
+    """Write ``n`` phantom images in BUSI's folder layout under ``out``; returns the class counts.
+
+    Layout: ``<class>/<class> (i).png`` and ``<class>/<class> (i)_mask.png`` (all-zero masks for
+    normal, as BUSI ships them). The folder is built beside ``out`` and renamed into place, so an
+    interrupted run leaves nothing that looks complete. A non-empty ``out`` is refused.
+    """
+    if layout != "busi":
+        raise UnknownNameError(f"unknown phantom folder layout {layout!r}", "the only layout is 'busi'")
+    check_size(size)
+    counts = split_like_busi(n)
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(f"{out} exists and is not empty", "choose a new --out folder or empty it first")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out.parent} ({exc.strerror or type(exc).__name__})",
+                          "choose another --out or fix its permissions") from None
+    try:
+        params = reference_params()
+        plan = _plan(counts, seed)
+        with _progress(len(plan), progress, f"simulating {len(plan)} phantom images") as tick:
+            for label, index, image_seed_ in plan:
+                image, mask = simulate(label, image_seed_, size, params=params)
+                folder = tmp / label
+                folder.mkdir(exist_ok=True)
+                _busi_png(folder / f"{label} ({index}).png", image)
+                _busi_png(folder / f"{label} ({index})_mask.png", mask)
+                tick()
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return counts
+
+
+__all__ = ["BUSI_COUNTS", "NAME", "builtin_reference", "image_seed", "make_phantom_dataset", "split_like_busi"]

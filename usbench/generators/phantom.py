@@ -1,0 +1,121 @@
+"""The ``phantom`` generator: the built-in physics simulator as a generator backend, and its
+deliberately mis-specified variants.
+
+- ``phantom``: the simulator with the default (L11-5v-like) probe; class-conditioned, or
+  mask-conditioned when a request carries a mask (the lesion then has exactly that shape).
+- ``phantom-blurred``: a wide beam and a narrow-band (long) pulse: coarse, blobby speckle that
+  hides texture and margins (as a generator that learned a low-resolution look).
+- ``phantom-sparse``: too few scatterers per resolution cell: speckle that is not fully
+  developed (bright dots on dark), far from the Rayleigh statistics of real tissue.
+- ``phantom-flat``: no anatomy (homogeneous background) and no attenuation: lesions float in
+  uniform speckle, with no posterior enhancement or shadowing.
+
+Config keys (all optional; TOML table or dict): preset, center_frequency_mhz,
+fractional_bandwidth, beam_width_mm, focal_depth_mm, depth_mm, width_mm, dynamic_range_db,
+gain_db, attenuation, scatterers_per_cell, anatomy, engine ("fft" or "pymust").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Iterator, Sequence
+
+import numpy as np
+
+from usbench.errors import ConfigError
+from usbench.generators.base import GenerationRequest, config_from_dict, fingerprint_of
+from usbench.phantom.params import SIMULATOR_VERSION, SimParams, check_size, preset_params
+from usbench.phantom.simulate import check_engine, check_label, simulate
+
+
+@dataclass
+class PhantomConfig:
+    """Generator config. ``None`` means: take the value from the probe preset."""
+
+    preset: str = "l11-5v"
+    center_frequency_mhz: float | None = None
+    fractional_bandwidth: float | None = None
+    beam_width_mm: float | None = None
+    focal_depth_mm: float | None = None
+    depth_mm: float | None = None
+    width_mm: float | None = None
+    dynamic_range_db: float | None = None
+    gain_db: float | None = None
+    attenuation: bool | None = None
+    scatterers_per_cell: float | None = None
+    anatomy: str | None = None
+    engine: str = "fft"
+
+    def params(self, where: str) -> SimParams:
+        overrides: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key in ("preset", "engine") or value is None:
+                continue
+            if key == "anatomy":
+                ok = isinstance(value, str)
+            elif key == "attenuation":
+                ok = isinstance(value, bool)
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                value = float(value) if ok else value
+            if not ok:
+                raise ConfigError(f"{where}: {key} has the wrong type {type(value).__name__} ({value!r})",
+                                  "numbers for physical parameters, true/false for attenuation, a string for anatomy")
+            overrides[key] = value
+        if not isinstance(self.preset, str):
+            raise ConfigError(f"{where}: preset must be a string, got {self.preset!r}", "e.g. preset = \"l11-5v\"")
+        return preset_params(self.preset, **overrides)
+
+
+class PhantomGenerator:
+    """The built-in physics-based baseline (see :mod:`usbench.phantom`)."""
+
+    name: ClassVar[str] = "phantom"
+    needs_weights: ClassVar[bool] = False
+    mask_conditioned: ClassVar[bool] = True
+    # What a variant changes relative to the faithful simulator (user config still wins).
+    variant_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, config: PhantomConfig | None = None):
+        self.config = config or PhantomConfig()
+        self.params = self.config.params(f"generator {self.name}")
+        self.engine = check_engine(self.config.engine)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "PhantomGenerator":
+        merged = {**cls.variant_defaults, **dict(config or {})}
+        return cls(config_from_dict(PhantomConfig, merged, f"generator {cls.name}"))
+
+    def fingerprint(self) -> str:
+        return fingerprint_of(self.name, SIMULATOR_VERSION, self.engine, self.params)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[np.ndarray]:
+        for req in requests:
+            check_label(req.label)
+            check_size(req.size)
+            image, _ = simulate(req.label, req.seed, req.size, mask=req.mask, params=self.params, engine=self.engine)
+            yield image
+
+
+class BlurredPhantomGenerator(PhantomGenerator):
+    """Mis-specified: 4× wider beam and a 25 % bandwidth pulse (coarse speckle, lost detail)."""
+
+    name = "phantom-blurred"
+    variant_defaults = {"beam_width_mm": 1.6, "fractional_bandwidth": 0.25}
+
+
+class SparsePhantomGenerator(PhantomGenerator):
+    """Mis-specified: 0.3 scatterers per resolution cell (speckle not fully developed)."""
+
+    name = "phantom-sparse"
+    variant_defaults = {"scatterers_per_cell": 0.3}
+
+
+class FlatPhantomGenerator(PhantomGenerator):
+    """Mis-specified: homogeneous background, no attenuation (no anatomy, no posterior effects)."""
+
+    name = "phantom-flat"
+    variant_defaults = {"anatomy": "flat", "attenuation": False}
+
+
+__all__ = ["BlurredPhantomGenerator", "FlatPhantomGenerator", "PhantomConfig", "PhantomGenerator", "SparsePhantomGenerator"]
