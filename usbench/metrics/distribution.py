@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from usbench.errors import ConfigError
 from usbench.generators.base import config_from_dict
 from usbench.metrics.base import MetricContext, MetricResult
 from usbench.metrics.common import feature_pair, make_result, provenance
@@ -35,12 +36,29 @@ class _FeatureMetric:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "_FeatureMetric":
-        return cls(config_from_dict(cls.Config, dict(config or {}), f"metric {cls.name}"))
+        cfg = config_from_dict(cls.Config, dict(config or {}), f"metric {cls.name}")
+        if getattr(cfg, "normalize", "auto") not in ("auto", "reference", "none"):
+            raise ConfigError(f"metric {cls.name}: normalize must be auto, reference or none, got {cfg.normalize!r}",
+                              "radiomic features need reference (their scales differ by orders of magnitude)")
+        return cls(cfg)
+
+    def features(self, ctx: MetricContext, minimum: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Generated and reference features, z-scored with the reference statistics when asked
+        (``normalize = "auto"`` does it for radiomic features, whose scales span ten decades)."""
+        gen, ref = feature_pair(ctx, self.extractor, self.name, minimum)
+        mode = getattr(self.config, "normalize", "none")
+        if mode == "auto":
+            mode = "reference" if self.extractor == "radiomics" else "none"
+        if mode == "reference":
+            gen, ref, dropped = frd_normalize(gen, ref)
+            return gen, ref, {"normalize": "z-score with the reference mean/std", "features_dropped": dropped}
+        return gen, ref, {}
 
 
 @dataclass
 class FidConfig:
     extractor: str = "inception"
+    normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
     max_direct_bootstrap: int = 200  # resamples when neither the Gram route nor small d makes B cheap
 
 
@@ -52,23 +70,27 @@ class FID(_FeatureMetric):
     Config = FidConfig
 
     def compute(self, ctx: MetricContext) -> MetricResult:
-        gen, ref = feature_pair(ctx, self.extractor, self.name, self.min_images)
+        gen, ref, norm = self.features(ctx, self.min_images)
         n1, n2, d = len(gen), len(ref), gen.shape[1]
         value = frechet_distance_from_features(gen, ref)
         route = "gram" if min(n1, n2) < d and max(n1, n2) <= 6000 else "direct"
         B = ctx.n_bootstrap
-        details: dict[str, Any] = {"route": "nuclear" if min(n1, n2) < d else "eigen", "dim": d, **provenance(ctx, self.extractor)}
+        details: dict[str, Any] = {"route": "nuclear" if min(n1, n2) < d else "eigen", "dim": d, **norm,
+                                   **provenance(ctx, self.extractor)}
         if route == "direct" and d > 256 and B > self.config.max_direct_bootstrap:
             B = self.config.max_direct_bootstrap
             details["bootstrap_note"] = f"B reduced to {B}: each resample needs a {d}x{d} eigendecomposition"
-        lo, hi, _ = bootstrap_frechet(gen, ref, B=B, seed=ctx.seed, level=ctx.ci_level, route=route)
+        lo, hi, _ = bootstrap_frechet(gen, ref, B=B, seed=ctx.seed, level=ctx.ci_level, route=route, center=value)
         details["n_bootstrap_used"] = B
+        details["interval"] = ("percentile bootstrap over images, re-centred on the estimate (duplicated images "
+                               "inflate resampled Fréchet distances)")
         return make_result(self.name, value, (lo, hi), ctx, self.higher_is_better, details)
 
 
 @dataclass
 class FdInfConfig:
     extractor: str = "inception"
+    normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
     n_points: int = 15
 
 
@@ -87,7 +109,7 @@ class FDInfinity(_FeatureMetric):
     def compute(self, ctx: MetricContext) -> MetricResult:
         from scipy import stats
 
-        gen, ref = feature_pair(ctx, self.extractor, self.name, self.min_images)
+        gen, ref, norm = self.features(ctx, self.min_images)
         n = len(gen)
         sizes = sorted(set(np.linspace(max(2, n // 5), n, self.config.n_points).astype(int).tolist()))
         value, info = fd_infinity(gen, ref, sizes=sizes, seed=ctx.seed)
@@ -99,13 +121,14 @@ class FDInfinity(_FeatureMetric):
             ci = (value - t * fit.intercept_stderr, value + t * fit.intercept_stderr)
         else:
             ci = (math.nan, math.nan)
-        details = {**info, "interval": "t-interval of the extrapolated intercept", **provenance(ctx, self.extractor)}
+        details = {**info, **norm, "interval": "t-interval of the extrapolated intercept", **provenance(ctx, self.extractor)}
         return make_result(self.name, value, ci, ctx, self.higher_is_better, details)
 
 
 @dataclass
 class KidConfig:
     extractor: str = "inception"
+    normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
     subset_size: int = 1000
     n_subsets: int = 100
     degree: int = 3
@@ -121,12 +144,12 @@ class KID(_FeatureMetric):
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         c = self.config
-        gen, ref = feature_pair(ctx, self.extractor, self.name, self.min_images)
+        gen, ref, norm = self.features(ctx, self.min_images)
         grams = kernel_grams(gen, ref, c.degree, None, c.coef0)
         value, std, details = kid_from_grams(*grams, n_subsets=c.n_subsets, subset_size=c.subset_size, seed=ctx.seed)
         lo, hi = kid_bootstrap(*grams, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level)
         details.update({"std_over_subsets": std, "kernel": f"poly(degree={c.degree}, gamma=1/d, coef0={c.coef0})",
-                        "interval": "bootstrap over images of the all-pairs unbiased MMD² (resampling ties excluded)",
+                        "interval": "bootstrap over images of the all-pairs unbiased MMD² (resampling ties excluded)", **norm,
                         **provenance(ctx, self.extractor)})
         return make_result(self.name, value, (lo, hi), ctx, self.higher_is_better, details)
 
@@ -134,6 +157,7 @@ class KID(_FeatureMetric):
 @dataclass
 class PrdcConfig:
     extractor: str = "inception"
+    normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
     k: int = 5
 
 
@@ -147,7 +171,7 @@ class PRDC(_FeatureMetric):
     min_images = 6
 
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
-        gen, ref = feature_pair(ctx, self.extractor, self.name, self.config.k + 1)
+        gen, ref, norm = self.features(ctx, self.config.k + 1)
         ind = prdc_indicators(ref, gen, self.config.k)
         cis = prdc_bootstrap(ind, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level) if ctx.n_bootstrap > 0 else {
             k: (math.nan, math.nan) for k in ind}
@@ -155,7 +179,7 @@ class PRDC(_FeatureMetric):
         out = []
         for member in ("precision", "recall", "density", "coverage"):
             details = {"k": self.config.k, "family": "prdc",
-                       "interval": "bootstrap over images with the k-NN balls of the full sets fixed", **prov}
+                       "interval": "bootstrap over images with the k-NN balls of the full sets fixed", **norm, **prov}
             out.append(make_result(member, float(ind[member].mean()), cis[member], ctx, True, details))
         return out
 
@@ -207,10 +231,10 @@ class FRD(_FeatureMetric):
         g, r, dropped = frd_normalize(gen, ref)
         fd = frechet_distance_from_features(g, r)
         value = math.log(max(fd, FRD_FLOOR))
-        lo, hi, _ = bootstrap_frechet(g, r, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level)
+        lo, hi, _ = bootstrap_frechet(g, r, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level, center=fd)
         ci = (math.log(max(lo, FRD_FLOOR)), math.log(max(hi, FRD_FLOOR))) if ctx.n_bootstrap > 0 else (math.nan, math.nan)
         details = {"frechet_distance": fd, "convention": "FRD v1: ln(d²), features z-scored with the reference mean/std",
                    "features_used": g.shape[1], "features_dropped": dropped,
-                   "interval": "bootstrap over images (normalisation from the full reference set held fixed)",
+                   "interval": "percentile bootstrap over images of d², re-centred on the estimate, then ln; normalisation from the full reference set held fixed",
                    **provenance(ctx, self.extractor)}
         return make_result(self.name, value, ci, ctx, self.higher_is_better, details)

@@ -150,8 +150,11 @@ def fd_infinity(X1: np.ndarray, X2: np.ndarray, sizes: list[int] | None = None, 
 
 
 def bootstrap_frechet(X1: np.ndarray, X2: np.ndarray, B: int = 1000, seed: int = 0, level: float = 0.95,
-                      route: str = "auto") -> tuple[float, float, np.ndarray]:
+                      route: str = "auto", center: float | None = None) -> tuple[float, float, np.ndarray]:
     """Percentile bootstrap interval of the Fréchet distance, rows of each set resampled.
+
+    ``center`` (the point estimate) re-centres the bootstrap distribution before the percentiles
+    (see :func:`usbench.metrics.bootstrap.percentile_interval`); the returned values are raw.
 
     The resamples are those of :func:`usbench.metrics.bootstrap.bootstrap` with the same seed.
     ``route="gram"`` (default when min(n1, n2) < d and the sets are not huge) never forms a
@@ -175,7 +178,7 @@ def bootstrap_frechet(X1: np.ndarray, X2: np.ndarray, B: int = 1000, seed: int =
         for b in range(B):
             i1, i2 = resample_indices(rng, (n1, n2))
             vals[b] = frechet_distance_from_features(X1[i1], X2[i2])
-        lo, hi = percentile_interval(vals, level)
+        lo, hi = percentile_interval(vals, level, center)
         return lo, hi, vals
     G11, G22, G12 = X1 @ X1.T, X2 @ X2.T, X1 @ X2.T
     g11, g22 = np.diag(G11).copy(), np.diag(G22).copy()
@@ -200,5 +203,5 @@ def bootstrap_frechet(X1: np.ndarray, X2: np.ndarray, B: int = 1000, seed: int =
         ev = np.linalg.eigvalsh(M)
         nuclear = np.sqrt(np.clip(ev, 0, None)).sum()
         vals[b] = mu1mu1 + mu2mu2 - 2 * mu1mu2 + tr1 + tr2 - 2 * nuclear
-    lo, hi = percentile_interval(vals, level)
+    lo, hi = percentile_interval(vals, level, center)
     return lo, hi, vals
