@@ -6,4 +6,39 @@ from usbench.registry import Registry
 METRICS: Registry = Registry("metric", "usbench.metrics")
 EXTRACTORS: Registry = Registry("extractor", "usbench.extractors")
 
-__all__ = ["EXTRACTORS", "METRICS", "Metric", "MetricContext", "MetricResult"]
+__all__ = ["DEFAULTS", "EXTRACTORS", "METRICS", "Metric", "MetricContext", "MetricResult", "OFFLINE_DEFAULTS"]
+
+# === metrics suite (issue 4)
+EXTRACTORS.add_builtin("inception", "usbench.metrics.extractors:InceptionExtractor")
+EXTRACTORS.add_builtin("radiomics", "usbench.metrics.radiomics:RadiomicsExtractor")
+EXTRACTORS.add_builtin("dinov2", "usbench.metrics.extractors:Dinov2Extractor")
+EXTRACTORS.add_builtin("torch-module", "usbench.metrics.extractors:TorchModuleExtractor")
+METRICS.add_builtin("fid", "usbench.metrics.distribution:FID")
+METRICS.add_builtin("fd-inf", "usbench.metrics.distribution:FDInfinity")
+METRICS.add_builtin("kid", "usbench.metrics.distribution:KID")
+METRICS.add_builtin("prdc", "usbench.metrics.distribution:PRDC")
+METRICS.add_builtin("frd", "usbench.metrics.distribution:FRD")
+METRICS.add_builtin("ms-ssim-diversity", "usbench.metrics.diversity:MsssimDiversity")
+METRICS.add_builtin("lpips-diversity", "usbench.metrics.diversity:LpipsDiversity")
+METRICS.add_builtin("memorization", "usbench.metrics.memorization:Memorization")
+
+# (metric name, config) run when no weights are present: radiomic features stand in for Inception.
+OFFLINE_DEFAULTS: list[tuple[str, dict]] = [
+    ("frd", {}),
+    ("kid", {"extractor": "radiomics"}),
+    ("prdc", {"extractor": "radiomics"}),
+    ("ms-ssim-diversity", {}),
+    ("memorization", {"extractor": "radiomics"}),
+]
+# The full set when Inception (and AlexNet for LPIPS) weights are present.
+DEFAULTS: list[tuple[str, dict]] = [
+    ("fid", {}),
+    ("kid", {}),
+    ("fd-inf", {}),
+    ("prdc", {}),
+    ("frd", {}),
+    ("ms-ssim-diversity", {}),
+    ("lpips-diversity", {}),
+    ("memorization", {}),
+]
+# === end metrics suite (issue 4)

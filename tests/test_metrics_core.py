@@ -1,0 +1,140 @@
+"""Core metric functions against their reference implementations (torch-fidelity, prdc, scipy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from usbench.errors import InputError, NotEnoughImagesError
+from usbench.metrics.bootstrap import bootstrap
+from usbench.metrics.frechet import (bootstrap_frechet, fd_infinity, feature_statistics, frechet_distance,
+                                     frechet_distance_from_features)
+from usbench.metrics.kid import kid_from_features
+from usbench.metrics.prdc import prdc_from_features
+
+
+def correlated(rng, n, d, shift=0.0, scale=1.0):
+    A = rng.normal(size=(d, d)) / np.sqrt(d)
+    return shift + scale * rng.normal(size=(n, d)) @ A + 0.1 * rng.normal(size=(n, d))
+
+
+def tf_fid(X1, X2):
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+
+    s1 = fid_features_to_statistics(torch.from_numpy(X1))
+    s2 = fid_features_to_statistics(torch.from_numpy(X2))
+    return fid_statistics_to_metric(s1, s2, verbose=False)[KEY_METRIC_FID]
+
+
+@pytest.mark.parametrize("route", ["eigen", "nuclear", "auto"])
+def test_fid_equals_torch_fidelity_when_n_exceeds_d(route):
+    rng = np.random.default_rng(0)
+    X1, X2 = correlated(rng, 400, 64), correlated(rng, 350, 64, shift=0.3, scale=1.2)
+    ours = frechet_distance_from_features(X1, X2, route=route)
+    assert ours == pytest.approx(tf_fid(X1, X2), rel=1e-6)
+
+
+def test_fid_statistics_layer_equals_torch_fidelity():
+    rng = np.random.default_rng(1)
+    X1, X2 = correlated(rng, 300, 32), correlated(rng, 300, 32, shift=1.0)
+    assert frechet_distance(*feature_statistics(X1), *feature_statistics(X2)) == pytest.approx(tf_fid(X1, X2), rel=1e-6)
+
+
+def test_fid_nuclear_route_when_n_below_d_matches_scipy_sqrtm_and_torch_fidelity():
+    from scipy import linalg
+
+    rng = np.random.default_rng(2)
+    X1, X2 = correlated(rng, 60, 200), correlated(rng, 70, 200, shift=0.2)
+    ours = frechet_distance_from_features(X1, X2)  # auto → nuclear
+    m1, s1 = feature_statistics(X1)
+    m2, s2 = feature_statistics(X2)
+    # scipy in extended care: sqrtm of the symmetric PSD product S1^½ S2 S1^½ is well defined
+    r = linalg.sqrtm(s1)
+    ref = float((m1 - m2) @ (m1 - m2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(linalg.sqrtm(r @ s2 @ r)).real)
+    assert ours == pytest.approx(ref, rel=1e-6)
+    assert ours == pytest.approx(tf_fid(X1, X2), rel=1e-4)  # torch-fidelity's nonsymmetric eigvals lose digits here
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    X = np.random.default_rng(3).normal(size=(50, 80))
+    assert abs(frechet_distance_from_features(X, X)) < 1e-9
+
+
+def test_gram_bootstrap_equals_direct_bootstrap():
+    rng = np.random.default_rng(4)
+    X1, X2 = correlated(rng, 40, 90), correlated(rng, 50, 90, shift=0.5)
+    lo_g, hi_g, vg = bootstrap_frechet(X1, X2, B=15, seed=7, route="gram")
+    lo_d, hi_d, vd = bootstrap_frechet(X1, X2, B=15, seed=7, route="direct")
+    np.testing.assert_allclose(vg, vd, rtol=1e-7)
+    # and both are the generic bootstrap of the point estimate
+    _, _, vgen = bootstrap(frechet_distance_from_features, [X1, X2], B=15, seed=7)
+    np.testing.assert_allclose(vgen, vd, rtol=1e-12)
+
+
+def test_fd_infinity_recovers_the_limit_of_a_known_bias():
+    rng = np.random.default_rng(5)
+    ref = rng.normal(size=(4000, 8))
+    gen = rng.normal(0.5, 1.0, size=(2000, 8))
+    value, info = fd_infinity(gen, ref, seed=0)
+    # true FD between N(0.5·1, I) and N(0, I) in 8-d is 8 · 0.25 = 2 (plus a small finite-ref bias)
+    assert value == pytest.approx(2.0, abs=0.15)
+    assert info["slope"] > 0  # FID decreases as N grows
+
+
+def test_kid_equals_torch_fidelity_with_the_same_subsets():
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+
+    rng = np.random.default_rng(6)
+    X1, X2 = correlated(rng, 120, 16, shift=0.2), correlated(rng, 150, 16)
+    ours, std, info = kid_from_features(X1, X2, n_subsets=20, subset_size=50, seed=123)
+    ref = kid_features_to_metric(torch.from_numpy(X1), torch.from_numpy(X2), kid_subsets=20, kid_subset_size=50,
+                                 rng_seed=123, verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3,
+                                 kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1)
+    assert ours == pytest.approx(ref[KEY_METRIC_KID_MEAN], rel=1e-9)
+    assert std == pytest.approx(ref[KEY_METRIC_KID_STD], rel=1e-9)
+    assert "subset_size_reduced" not in info
+
+
+def test_kid_says_when_n_is_below_the_subset_size():
+    rng = np.random.default_rng(7)
+    _, _, info = kid_from_features(rng.normal(size=(30, 4)), rng.normal(size=(40, 4)), n_subsets=5, subset_size=1000)
+    assert info["subset_size"] == 30
+    assert "below subset size" in info["subset_size_reduced"]
+
+
+def test_prdc_equals_prdc_package():
+    from prdc import compute_prdc
+
+    rng = np.random.default_rng(8)
+    real, fake = correlated(rng, 200, 10), correlated(rng, 180, 10, shift=0.4, scale=0.9)
+    ours = prdc_from_features(real, fake, k=5)
+    ref = compute_prdc(real_features=real, fake_features=fake, nearest_k=5)
+    for key in ("precision", "recall", "density", "coverage"):
+        assert ours[key] == pytest.approx(float(ref[key]), abs=1e-12), key
+
+
+def test_bootstrap_is_seeded_and_covers_the_mean():
+    x = np.random.default_rng(9).normal(3.0, 1.0, size=(200, 1))
+    a = bootstrap(lambda v: float(v.mean()), [x], B=300, seed=1)
+    b = bootstrap(lambda v: float(v.mean()), [x], B=300, seed=1)
+    assert a[0] == b[0] and a[1] == b[1]
+    assert a[0] < x.mean() < a[1] and a[1] - a[0] < 0.5
+
+
+def test_nan_and_inf_features_are_refused():
+    X = np.ones((10, 3))
+    bad = X.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(InputError, match="NaN or infinite"):
+        frechet_distance_from_features(bad, X)
+    bad[2, 1] = np.inf
+    with pytest.raises(InputError, match="NaN or infinite"):
+        kid_from_features(X, bad)
+
+
+def test_too_few_rows_are_refused_with_the_minimum():
+    with pytest.raises(NotEnoughImagesError, match="at least 2"):
+        frechet_distance_from_features(np.ones((1, 3)), np.ones((5, 3)))
+    with pytest.raises(NotEnoughImagesError, match="more than 5"):
+        prdc_from_features(np.random.rand(5, 3), np.random.rand(20, 3), k=5)

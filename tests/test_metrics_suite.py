@@ -1,0 +1,213 @@
+"""The registered metrics end to end on generated textured images: a degradation ladder, MS-SSIM
+against torchmetrics, memorization on planted copies, and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from _metrics_fixtures import degrade, make_images, write_set
+from usbench.errors import ConfigError, InputError, NotEnoughImagesError, WeightsError
+from usbench.metrics import DEFAULTS, METRICS, OFFLINE_DEFAULTS, MetricContext, MetricResult
+from usbench.metrics.features import FeatureStore
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ladder")
+    real = write_set(root / "real", make_images(60, seed=1), "r")
+    held = make_images(60, seed=2)
+    sets = {"held-out": write_set(root / "held", held, "h")}
+    rng = np.random.default_rng(3)
+    levels = {"blur": [0.6, 1.2, 2.5], "noise": [10, 25, 50], "contrast": [0.2, 0.4, 0.7]}
+    for kind, lv in levels.items():
+        for i, level in enumerate(lv):
+            sets[f"{kind}{i}"] = write_set(root / f"{kind}{i}", [degrade(im, kind, level, rng) for im in held], f"{kind}{i}_")
+    store = FeatureStore(root / "cache", image_size=SIZE, options={"radiomics": {"workers": 1}})
+    return real, sets, store
+
+
+def run(name, config, gen, ref, store, **kw) -> MetricResult | list[MetricResult]:
+    ctx = MetricContext(generated=gen, reference=ref, features=store, seed=0, n_bootstrap=kw.pop("B", 100),
+                        image_size=SIZE, **kw)
+    return METRICS.get(name).from_config(config).compute(ctx)
+
+
+@pytest.mark.parametrize("metric,config", [("frd", {}), ("kid", {"extractor": "radiomics"}), ("fid", {"extractor": "radiomics"})])
+@pytest.mark.parametrize("kind", ["blur", "noise", "contrast"])
+def test_ladder_is_monotonic(ladder, metric, config, kind):
+    real, sets, store = ladder
+    values = [run(metric, config, sets["held-out"], real, store).value]
+    values += [run(metric, config, sets[f"{kind}{i}"], real, store).value for i in range(3)]
+    assert all(a < b for a, b in zip(values, values[1:])), (metric, kind, values)
+
+
+def test_results_carry_interval_counts_and_details(ladder):
+    real, sets, store = ladder
+    r = run("kid", {"extractor": "radiomics"}, sets["blur2"], real, store)
+    assert r.ci_low <= r.value <= r.ci_high and not math.isnan(r.ci_low)
+    assert (r.n_generated, r.n_reference, r.higher_is_better) == (60, 60, False)
+    assert r.details["subset_size"] == 60 and "below subset size 1000" in r.details["subset_size_reduced"]
+    assert r.details["extractor"] == "radiomics" and r.details["seed"] == 0
+    f = run("frd", {}, sets["held-out"], real, store)
+    assert f.value == pytest.approx(math.log(f.details["frechet_distance"]))
+    assert f.ci_low <= f.value <= f.ci_high
+    again = run("frd", {}, sets["held-out"], real, store)
+    assert (again.ci_low, again.ci_high) == (f.ci_low, f.ci_high)  # seeded
+
+
+def test_prdc_family_on_radiomics(ladder):
+    from prdc import compute_prdc
+
+    real, sets, store = ladder
+    results = run("prdc", {"extractor": "radiomics"}, sets["noise2"], real, store)
+    assert [r.name for r in results] == ["precision", "recall", "density", "coverage"]
+    from usbench.metrics.distribution import frd_normalize
+
+    gen_z, real_z, _ = frd_normalize(store(sets["noise2"], "radiomics"), store(real, "radiomics"))
+    ref = compute_prdc(real_features=real_z, fake_features=gen_z, nearest_k=5)
+    for r in results:
+        assert r.value == pytest.approx(float(ref[r.name]), abs=1e-12)
+        assert r.ci_low <= r.value <= r.ci_high and r.higher_is_better
+    held = {r.name: r.value for r in run("prdc", {"extractor": "radiomics"}, sets["held-out"], real, store)}
+    assert held["precision"] > {r.name: r.value for r in results}["precision"]
+
+
+def test_fd_infinity_runs_with_an_interval(ladder):
+    real, sets, store = ladder
+    r = run("fd-inf", {"extractor": "radiomics"}, sets["blur2"], real, store)
+    assert r.ci_low < r.value < r.ci_high and len(r.details["sizes"]) > 5
+
+
+def test_msssim_equals_torchmetrics():
+    import torch
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as tm
+
+    from usbench.metrics.diversity import msssim_betas, pairwise_msssim
+
+    rng = np.random.default_rng(0)
+    imgs = np.stack(make_images(4, seed=5, size=256))
+    pairs = np.array([[0, 1], [2, 3], [1, 3]])
+    ours = pairwise_msssim(imgs, pairs)
+    t = torch.from_numpy(imgs.astype(np.float64))[:, None]
+    for (i, j), v in zip(pairs, ours):  # 256 px: torchmetrics' defaults, five scales
+        assert v == pytest.approx(float(tm(t[i:i + 1], t[j:j + 1], data_range=255.0)), rel=1e-10)
+    small = np.stack(make_images(3, seed=6, size=128))
+    assert len(msssim_betas(128)) == 4 and sum(msssim_betas(128)) == pytest.approx(1.0)
+    with pytest.raises(ValueError):  # why fewer scales: torchmetrics refuses five at 128 px
+        tm(torch.zeros(1, 1, 128, 128), torch.zeros(1, 1, 128, 128), data_range=255.0)
+    ts = torch.from_numpy(small.astype(np.float64))[:, None]
+    v = pairwise_msssim(small, np.array([[0, 1]]))[0]
+    assert v == pytest.approx(float(tm(ts[0:1], ts[1:2], data_range=255.0, betas=msssim_betas(128))), rel=1e-10)
+    assert pairwise_msssim(small, np.array([[2, 2]]))[0] == pytest.approx(1.0)
+
+
+def test_msssim_diversity_detects_a_collapsed_generator(tmp_path):
+    varied = write_set(tmp_path / "varied", make_images(8, seed=7), "v")
+    one = make_images(1, seed=8)[0]
+    rng = np.random.default_rng(0)
+    collapsed = write_set(tmp_path / "collapsed", [degrade(one, "noise", 2, rng) for _ in range(8)], "c")
+    a = run("ms-ssim-diversity", {}, varied, varied, None)
+    b = run("ms-ssim-diversity", {}, collapsed, varied, None)
+    assert b.value > a.value + 0.3
+    assert a.details["pairs"] == 28 and a.details["scales"] == 3 and a.details["reference_value"] == pytest.approx(a.value)
+
+
+def test_memorization_finds_planted_copies(tmp_path):
+    train_imgs = make_images(30, seed=10)
+    train = write_set(tmp_path / "train", train_imgs, "t")
+    held = write_set(tmp_path / "held", make_images(30, seed=11), "h")
+    fresh = write_set(tmp_path / "fresh", make_images(30, seed=12), "g")
+    copies = write_set(tmp_path / "copies", train_imgs[:10] + make_images(20, seed=13), "c")
+    store = FeatureStore(tmp_path / "cache", image_size=SIZE, options={"radiomics": {"workers": 1}})
+    cfg = {"extractor": "radiomics"}
+    mem_copy = {r.name: r for r in run("memorization", cfg, copies, held, store, train=train)}
+    mem_fresh = {r.name: r for r in run("memorization", cfg, fresh, held, store, train=train)}
+    assert mem_copy["memorization"].value >= 10 / 30 - 1e-9
+    assert mem_copy["memorization-ncc"].value >= 10 / 30 - 1e-9
+    assert mem_fresh["memorization-ncc"].value < 0.2 and mem_fresh["memorization"].value < 0.25
+    assert mem_copy["authpct"].value <= 100 * 20 / 30 + 1e-9  # the 10 exact copies are never authentic
+    assert mem_copy["authpct"].value < mem_fresh["authpct"].value
+    pairs = mem_copy["memorization"].details["closest_pairs"]
+    assert len(pairs) == 8 and all(s > 0.999 and g[1:] == t[1:] and int(g[1:]) < 10 for g, t, s in pairs)
+
+
+def test_memorization_without_train_set_is_a_config_error(ladder):
+    real, sets, store = ladder
+    with pytest.raises(ConfigError, match="training set"):
+        run("memorization", {"extractor": "radiomics"}, sets["held-out"], real, store)
+
+
+def test_too_few_images_says_the_minimum(tmp_path):
+    few = write_set(tmp_path / "few", make_images(4, seed=20), "f")
+    many = write_set(tmp_path / "many", make_images(10, seed=21), "m")
+    store = FeatureStore(None, image_size=SIZE, options={"radiomics": {"workers": 1}})
+    with pytest.raises(NotEnoughImagesError, match="prdc needs at least 6 generated images, got 4"):
+        run("prdc", {"extractor": "radiomics"}, few, many, store)
+    with pytest.raises(NotEnoughImagesError, match="fd-inf needs at least 10"):
+        run("fd-inf", {"extractor": "radiomics"}, few, many, store)
+
+
+def test_nan_features_are_refused(tmp_path):
+    s = write_set(tmp_path / "s", make_images(6, seed=22), "s")
+
+    def nan_features(imageset, extractor):
+        X = np.random.default_rng(0).normal(size=(len(imageset), 5))
+        X[1, 2] = np.nan
+        return X
+
+    ctx = MetricContext(generated=s, reference=s, features=nan_features, n_bootstrap=10)
+    with pytest.raises(InputError, match="NaN or infinite"):
+        METRICS.get("frd").from_config({}).compute(ctx)
+
+
+def test_unknown_config_key_is_refused():
+    with pytest.raises(ConfigError, match="unknown key"):
+        METRICS.get("kid").from_config({"subsetsize": 10})
+
+
+def test_lpips_without_alexnet_weights_is_a_weights_error(tmp_path, monkeypatch):
+    for var, sub in (("TORCH_HOME", "torch"), ("HF_HOME", "hf"), ("USBENCH_CACHE", "usb")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("USBENCH_OFFLINE", "1")
+    s = write_set(tmp_path / "s", make_images(3, seed=23), "s")
+    with pytest.raises(WeightsError, match="alexnet-owt-7be5be79.pth"):
+        run("lpips-diversity", {}, s, s, None)
+
+
+def test_lpips_diversity_with_a_local_alexnet_file(tmp_path):
+    import lpips
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    tv = torchvision.models.alexnet()
+    path = tmp_path / "alexnet-random.pth"
+    torch.save(tv.state_dict(), path)
+    s = write_set(tmp_path / "s", make_images(4, seed=24), "s")
+    r = run("lpips-diversity", {"weights": str(path), "max_pairs": 3}, s, s, None)
+    # the same pairs through lpips itself, AlexNet loaded the way lpips does it
+    ref_model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    ref_model.net.slice1[0].load_state_dict(tv.features[0].state_dict())
+    for sl in (ref_model.net.slice1, ref_model.net.slice2, ref_model.net.slice3, ref_model.net.slice4, ref_model.net.slice5):
+        for key, module in sl._modules.items():
+            module.load_state_dict(tv.features[int(key)].state_dict())
+    from usbench.metrics.diversity import random_pairs
+
+    imgs = np.stack([s.load_image(rec, SIZE) for rec in s.records])
+    t = torch.from_numpy(imgs).float().div(127.5).sub(1)[:, None].expand(-1, 3, -1, -1)
+    pairs = random_pairs(4, 3, 0)
+    with torch.inference_mode():
+        expected = float(ref_model(t[pairs[:, 0]], t[pairs[:, 1]]).mean())
+    assert r.value == pytest.approx(expected, rel=1e-5) and r.details["pairs"] == 3
+
+
+def test_defaults_name_registered_metrics():
+    for name, cfg in OFFLINE_DEFAULTS + DEFAULTS:
+        METRICS.get(name).from_config(cfg)
+    assert all(cfg.get("extractor", "radiomics") == "radiomics" or name in ("ms-ssim-diversity",)
+               for name, cfg in OFFLINE_DEFAULTS if name not in ("frd",))
