@@ -123,3 +123,31 @@ def test_bad_request_is_one_line_error(request_, kind):
     with pytest.raises(kind) as err:
         list(build_generator("phantom", {}).generate([request_]))
     assert "\n" not in str(err.value)
+
+
+def test_variants_are_farther_from_the_reference_than_the_faithful_phantom():
+    """A simple two-sample statistic (scipy's 1-D Wasserstein distance between the distributions of
+    horizontal gray-level differences, sensitive to speckle size, density and anatomy) must put the
+    faithful phantom closer to an independent phantom-busi sample than any mis-specified variant."""
+    from scipy.stats import wasserstein_distance
+
+    from usbench.datasets.phantom import builtin_reference
+
+    size = 96
+    ref = builtin_reference(size=size, seed=0, counts={"normal": 2, "benign": 4, "malignant": 2})
+
+    def diffs(images):
+        return np.concatenate([np.abs(np.diff(im.astype(float), axis=1)).ravel() for im in images])
+
+    def grays(images):
+        return np.concatenate([im.ravel().astype(float) for im in images])
+
+    real = [ref.load_image(rec) for rec in ref]
+    requests = [GenerationRequest(rec.id, rec.label, 100 + i, size) for i, rec in enumerate(ref)]
+    made = {name: list(build_generator(name, {}).generate(requests)) for name in VARIANTS}
+    texture = {name: wasserstein_distance(diffs(real), diffs(ims)) for name, ims in made.items()}
+    level = {name: wasserstein_distance(grays(real), grays(ims)) for name, ims in made.items()}
+    for name in VARIANTS[1:]:
+        assert texture[name] > 2 * texture["phantom"], texture
+    for name in ("phantom-sparse", "phantom-flat"):  # their gray-level histograms are off too
+        assert level[name] > 3 * level["phantom"], level

@@ -83,6 +83,11 @@ def test_bi_rads_shape_descriptors():
     assert np.median(malignant_solidity) < np.median(benign_solidity) - 0.03
 
 
+def test_numpy_integers_are_accepted():
+    a, _ = simulate("benign", np.int64(5), np.int64(48))
+    assert np.array_equal(a, simulate("benign", 5, 48)[0])
+
+
 def test_presets_set_the_probe():
     assert preset_params("l11-5v").center_frequency_mhz == 7.6
     assert preset_params("L12-3v").fractional_bandwidth == 0.93
@@ -103,12 +108,13 @@ def test_presets_set_the_probe():
         (lambda: simulate("malignant", 0, 64, mask=np.zeros((64, 64), bool)), InputError),
         (lambda: simulate("normal", 0, 64, mask=np.ones((64, 64), bool)), InputError),
         (lambda: simulate("cancer", 0, 64), InputError),
+        (lambda: simulate("benign", -1, 64), InputError),
         (lambda: simulate("benign", 0, 64, engine="raytracer"), ConfigError),
         (lambda: simulate("benign", 0, 64, params=SimParams(center_frequency_mhz=-1.0)), ConfigError),
     ],
     ids=["unknown-preset", "negative-frequency", "bandwidth-over-200%", "zero-dynamic-range",
          "negative-dynamic-range", "size-below-32", "mask-wrong-shape", "empty-mask-benign",
-         "empty-mask-malignant", "mask-on-normal", "unknown-label", "unknown-engine", "params-negative-frequency"],
+         "empty-mask-malignant", "mask-on-normal", "unknown-label", "negative-seed", "unknown-engine", "params-negative-frequency"],
 )
 def test_bad_input_is_one_line_usbench_error(call, kind):
     with pytest.raises(kind) as err:

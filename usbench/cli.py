@@ -258,9 +258,7 @@ def data_make_phantom(
 ) -> None:
     """Write simulated breast ultrasound images (the built-in phantom) as a BUSI-layout folder.
 
-    Files: <class>/<class> (i).png with <class>/<class> (i)_mask.png (all-zero masks for normal),
-    readable by the BUSI reader. With --n 780 and the same seed and size these are the images of
-    the built-in phantom-busi reference set.
+    Files: <class>/<class> (i).png with <class>/<class> (i)_mask.png (all-zero masks for normal), readable by the BUSI reader. With --n 780 and the same seed and size these are the images of the built-in phantom-busi reference set. A non-empty --out is refused.
 
     Examples:
 

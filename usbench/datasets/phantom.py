@@ -112,6 +112,8 @@ def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | N
                            seed=image_seed_)
                 tick()
             writer.close(order=[f"{label}-{index:04d}" for label, index, _ in plan])
+        if final.exists() and not (final / MANIFEST).is_file():  # debris of something else: not a set
+            shutil.rmtree(final, ignore_errors=True)
         try:
             os.replace(tmp, final)  # atomic: the set appears complete or not at all
         except OSError:

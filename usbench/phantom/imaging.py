@@ -101,9 +101,9 @@ def convolve_psf(field: np.ndarray, params: SimParams, dz: float, dx: float) -> 
     nz = sfft.next_fast_len(h + int(math.ceil(4 * sz)) + 1)
     spec = sfft.fft(field, n=nz, axis=0, workers=workers)
     spec *= _gaussian_transfer(nz, sz)[:, None]
-    field = sfft.ifft(spec, axis=0, workers=workers)
-    centre = 0  # kernel centred at index 0: output row i sits at index i
-    field = field[centre:centre + h]
+    # The kernel is centred at index 0, so output row i sits at index i; the zero padding (> 4σ)
+    # keeps the circular convolution from wrapping the bottom of the image onto its top.
+    field = sfft.ifft(spec, axis=0, workers=workers)[:h]
     # Lateral: the width depends on depth; blur at a few widths and blend per row.
     z = (np.arange(h) + 0.5) * dz
     sx = params.lateral_fwhm_mm(z) / FWHM_PER_SIGMA / dx

@@ -7,6 +7,7 @@ describes): 7.6 MHz centre frequency, 77 % fractional bandwidth, 128 elements at
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -116,7 +117,7 @@ def preset_params(preset: str, **overrides: Any) -> SimParams:
 
 
 def check_size(size: int) -> int:
-    if not isinstance(size, int) or isinstance(size, bool) or size < MIN_SIZE or size > MAX_SIZE:
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ConfigError(f"image size must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {size!r}",
                           "use e.g. --size 256")
-    return size
+    return int(size)

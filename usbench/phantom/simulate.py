@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,12 @@ def check_mask(label: str, mask: np.ndarray | None, shape: tuple[int, int]) -> n
     return mask
 
 
+def check_seed(seed: int) -> int:
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"the phantom seed must be an integer >= 0, got {seed!r}", "use a non-negative integer seed")
+    return int(seed)
+
+
 def check_label(label: str) -> str:
     if label not in LABELS:
         raise InputError(f"the phantom has no class {label!r}", f"use one of {', '.join(LABELS)}")
@@ -51,6 +58,7 @@ def build_phantom(label: str, seed: int, shape: tuple[int, int], params: SimPara
                   mask: np.ndarray | None = None) -> Phantom:
     """Anatomy and lesion maps for (label, seed); ``mask`` fixes the lesion shape exactly."""
     check_label(label)
+    check_seed(seed)
     mask = check_mask(label, mask, shape)
     anatomy_seq, lesion_seq, texture_seq = np.random.SeedSequence(int(seed)).spawn(3)
     anatomy = breast_anatomy(shape, params, np.random.default_rng(anatomy_seq))
