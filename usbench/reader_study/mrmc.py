@@ -293,6 +293,28 @@ def _pairwise(theta_t: np.ndarray, treatments: list, se: float, df_: float, alph
     return out
 
 
+def single_treatment_ci(theta_r: np.ndarray, cov_rr: np.ndarray, alpha: float = 0.05) -> dict[str, float]:
+    """CI for one treatment's reader-averaged AUC, readers and cases random (Hillis 2007).
+
+    SE^2 = (MS(R) + R max(Cov2, 0)) / R with df = (MS(R) + R max(Cov2, 0))^2 / (MS(R)^2 / (R-1)).
+    With one reader only the case variance remains: a normal interval from ``cov_rr``.
+    """
+    theta_r = np.asarray(theta_r, float)
+    R = len(theta_r)
+    m = float(theta_r.mean())
+    if R == 1:
+        se = float(np.sqrt(max(cov_rr[0, 0], 0.0)))
+        q = stats.norm.ppf(1 - alpha / 2)
+        return {"auc": m, "se": se, "df": float("inf"), "ci_low": m - q * se, "ci_high": m + q * se}
+    ms_r = float(((theta_r - m) ** 2).sum() / (R - 1))
+    cov2 = float(cov_rr[~np.eye(R, dtype=bool)].mean())
+    d = ms_r + R * max(cov2, 0.0)
+    df_ = d**2 / (ms_r**2 / (R - 1)) if ms_r > 0 else float("inf")
+    se = float(np.sqrt(d / R))
+    q = stats.t.ppf(1 - alpha / 2, df_)
+    return {"auc": m, "se": se, "df": float(df_), "ci_low": m - q * se, "ci_high": m + q * se}
+
+
 def or_analysis(theta: np.ndarray, cov: np.ndarray, treatments: list, alpha: float = 0.05) -> dict[str, Any]:
     """OR analysis: random readers & cases (Hillis ddf), fixed readers, fixed cases; CIs per treatment."""
     T, R = theta.shape
@@ -313,15 +335,8 @@ def or_analysis(theta: np.ndarray, cov: np.ndarray, treatments: list, alpha: flo
     }
     cov4 = cov.reshape(T, R, T, R)
     for t in range(T):
-        ms_r_t = ((theta[t] - theta_t[t]) ** 2).sum() / (R - 1)
-        c = cov4[t, :, t, :]
-        cov2_t = float(c[~np.eye(R, dtype=bool)].mean())
-        d = ms_r_t + R * max(cov2_t, 0.0)
-        df_t = d**2 / (ms_r_t**2 / (R - 1)) if ms_r_t > 0 else float("inf")
-        se = np.sqrt(d / R)
-        q = stats.t.ppf(1 - alpha / 2, df_t)
-        rrrc["single"].append({"treatment": treatments[t], "auc": float(theta_t[t]), "se": float(se), "df": float(df_t),
-                               "ci_low": float(theta_t[t] - q * se), "ci_high": float(theta_t[t] + q * se)})
+        ci = single_treatment_ci(theta[t], cov4[t, :, t, :], alpha)
+        rrrc["single"].append({"treatment": treatments[t], **ci})
 
     # fixed readers, random cases
     den_f = cv["var"] - cv["cov1"] + (R - 1) * c23
