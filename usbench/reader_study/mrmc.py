@@ -117,11 +117,11 @@ def prepare(df: pd.DataFrame, source: str = "ratings") -> MRMCData:
             "every reader must rate every case of a treatment (drop the case or the reader)",
         )
     for t in range(T):
-        classes = set(truth[present[t]].tolist())
-        if classes != {0, 1}:
+        n_pos, n_neg = int((truth[present[t]] == 1).sum()), int((truth[present[t]] == 0).sum())
+        if min(n_pos, n_neg) < 2:
             raise InputError(
-                f"{source}: treatment {treatments[t]} has only {'positive' if 1 in classes else 'negative'} cases",
-                "an AUC needs positive (truth 1) and negative (truth 0) cases in every treatment",
+                f"{source}: treatment {treatments[t]} has {n_pos} positive and {n_neg} negative cases",
+                "the AUC variance needs at least 2 positive (truth 1) and 2 negative (truth 0) cases per treatment",
             )
     return MRMCData(treatments, readers, cases, truth, ratings, present)
 
