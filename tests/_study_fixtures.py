@@ -56,3 +56,35 @@ def simulate_ratings(study: Path, seed: int = 0, skill: float = 1.0) -> None:
                 store.rate(reader, it.item, rating)
     finally:
         store.close()
+
+
+def make_store(path: Path, n_readers: int, n_items: int):
+    """A bare ratings store: n_readers readers with n_items items each (no images needed)."""
+    from usbench.reader_study.store import RatingsStore, SequenceItem
+
+    with RatingsStore(path, create=True) as s:
+        for r in range(n_readers):
+            s.add_reader(f"r{r}", f"token-{r}")
+            s.set_sequence(f"r{r}", [SequenceItem(i, f"it{i}", f"img{i}", "main") for i in range(n_items)])
+    return path
+
+
+def expected_rating(reader: str, item: str) -> int:
+    return sum(map(ord, reader + item)) % 5 + 1
+
+
+def writer(path: str, reader: str, n_items: int, log: str | None = None, resubmit: bool = True) -> None:
+    """One reader's session in its own process: show, rate (and resubmit) every item."""
+    from usbench.reader_study.store import RatingsStore
+
+    s = RatingsStore(path)
+    f = open(log, "a", buffering=1) if log else None
+    for i in range(n_items):
+        item = f"it{i}"
+        s.mark_shown(reader, item)
+        s.rate(reader, item, expected_rating(reader, item))
+        if f:
+            f.write(f"{item}\n")  # written only after the commit returned
+        if resubmit:
+            s.rate(reader, item, expected_rating(reader, item))
+    s.close()
