@@ -14,9 +14,14 @@ from usbench.reader_study.builder import StudyConfig, create_study
 def make_set(root: Path, n: int, shape: tuple[int, int], seed: int, source: str, run_json: dict | None = None) -> Path:
     """n speckle-like images of ``shape``, half benign half malignant."""
     rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]] / np.array(shape).reshape(2, 1, 1)
     with ImageSetWriter(root, source=source) as w:
         for i in range(n):
-            img = np.clip(rng.rayleigh(40 + 20 * (seed % 3), size=shape), 0, 255).astype(np.uint8)
+            # speckle over a depth gradient with one dark elliptic "lesion"
+            cy, cx, ry, rx = rng.uniform(0.35, 0.65), rng.uniform(0.3, 0.7), rng.uniform(0.1, 0.2), rng.uniform(0.1, 0.25)
+            lesion = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1
+            echo = (1.2 - 0.7 * yy) * np.where(lesion, 0.25, 1.0)
+            img = np.clip(rng.rayleigh(45 + 15 * (seed % 3), size=shape) * echo, 0, 255).astype(np.uint8)
             w.add(f"{source}-{i:03d}", img, label="benign" if i % 2 else "malignant", seed=i)
     if run_json is not None:
         (root / "run.json").write_text(json.dumps(run_json))
@@ -33,7 +38,8 @@ def make_inputs(tmp: Path, n_real: int = 24, n_syn: int = 12, generators: int = 
 
 def make_study(tmp: Path, readers=("alice", "bob", "carol"), n_per_source=6, generators=2, **kw):
     real, runs = make_inputs(tmp, generators=generators)
-    cfg = StudyConfig(readers=list(readers), n_per_source=n_per_source, size=64, seed=3, **kw)
+    size = kw.pop("size", 64)
+    cfg = StudyConfig(readers=list(readers), n_per_source=n_per_source, size=size, seed=3, **kw)
     links = create_study(real, runs, tmp / "study", cfg)
     return tmp / "study", links
 

@@ -46,7 +46,7 @@ def test_token_login_rating_comment_and_timing(study):
     path, links = study
     at = _open(links.reader_tokens["alice"])
     assert not at.exception
-    assert [b.label.split(" · ")[0] for b in at.button][:5] == ["1", "2", "3", "4", "5"]
+    assert [b.label for b in at.button][:5] == ["definitely real", "probably real", "unsure", "probably synthetic", "definitely synthetic"]
     seq, _ = _ratings(path, "alice")
     first = seq[0]
     at.text_input(key=f"comment_{first.item}").input("looks smooth")

@@ -19,7 +19,7 @@ from usbench.reader_study.store import DB_NAME, RatingsStore
 SCALE = ["definitely real", "probably real", "unsure", "probably synthetic", "definitely synthetic"]
 STUDY = Path(os.environ.get("USBENCH_STUDY", "."))
 
-st.set_page_config(page_title="Reader study", layout="centered", initial_sidebar_state="collapsed")
+st.set_page_config(page_title="Reader study", layout="wide", initial_sidebar_state="collapsed")
 
 
 def _store() -> RatingsStore | None:
@@ -85,23 +85,27 @@ def reader_page(store: RatingsStore, reader: str) -> None:
     store.mark_shown(reader, it.item)
     if it.block == "practice":
         st.caption("Practice image: you will be told the answer. Practice answers are not analysed.")
-    zoom = st.select_slider("Zoom", options=[1.0, 1.5, 2.0, 3.0], value=2.0 if size <= 320 else 1.0, format_func=lambda z: f"{z:g}x", key="zoom")
-    data = (STUDY / "images" / f"{it.image_id}.png").read_bytes()
-    with st.container(height=min(int(size * zoom) + 30, 760), border=False):
-        st.image(data, width=int(size * zoom), output_format="PNG")
-    previous = rated.get(it.item)
-    if previous:
-        st.caption(f"Your answer: {previous['rating']} ({SCALE[previous['rating'] - 1]})")
-    cols = st.columns(5)
-    for k, col in enumerate(cols, start=1):
-        col.button(f"{k} · {SCALE[k - 1]}", key=f"rate_{k}", shortcut=str(k), use_container_width=True,
-                   on_click=_rate, args=(reader, it.item, it.block, it.image_id, k, allow_back),
-                   type="primary" if previous and previous["rating"] == k else "secondary")
-    st.text_input("Comment (optional)", key=f"comment_{it.item}", placeholder="anything that made you decide")
-    nav = st.columns([1, 4])
-    if allow_back and pos > 0:
-        nav[0].button("← Previous", on_click=_back, key="back")
-    nav[1].caption("Keys 1–5 answer. " + ("You can go back and change an answer." if allow_back else "Answers are final."))
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        zoom = st.select_slider("Zoom", options=[1.0, 1.5, 2.0, 3.0], value=2.0 if size <= 320 else 1.0,
+                                format_func=lambda z: f"{z:g}x", key="zoom")
+        previous = rated.get(it.item)
+        st.markdown("**Is this image real or synthetic?**")
+        for k in range(1, 6):
+            st.button(SCALE[k - 1], key=f"rate_{k}", shortcut=str(k), use_container_width=True,
+                      on_click=_rate, args=(reader, it.item, it.block, it.image_id, k, allow_back),
+                      type="primary" if previous and previous["rating"] == k else "secondary")
+        if previous:
+            st.caption(f"Your answer: {previous['rating']} ({SCALE[previous['rating'] - 1]})")
+        st.text_input("Comment (optional)", key=f"comment_{it.item}", placeholder="anything that made you decide")
+        if allow_back and pos > 0:
+            st.button("← Previous", on_click=_back, key="back")
+        st.caption("Keys 1–5 answer. " + ("You can go back and change an answer." if allow_back else "Answers are final."))
+    with left:
+        data = (STUDY / "images" / f"{it.image_id}.png").read_bytes()
+        with st.container(height=min(int(size * zoom) + 30, 800), border=False):
+            # width >= the image's own width: Streamlit serves the PNG bytes unchanged (no re-encoding)
+            st.image(data, width=int(size * zoom), output_format="PNG")
 
 
 def admin_page(store: RatingsStore) -> None:
@@ -126,6 +130,13 @@ def admin_page(store: RatingsStore) -> None:
             col.caption(f"{fmt}: {exc}")
             continue
         col.download_button(f"Export {fmt}", payload, file_name=name, mime=mime, key=f"export_{fmt}", disabled=not total)
+    if st.button("Analyse the finished cases", key="analyse", disabled=not total):
+        from usbench.reader_study.analysis import analyze, summary_markdown
+
+        try:
+            st.markdown(summary_markdown(analyze(STUDY, n_boot=500, partial=True)).split("![")[0])
+        except Exception as exc:  # too few ratings for an analysis yet
+            st.warning(f"Not enough ratings to analyse yet: {exc}")
 
 
 def main() -> None:
