@@ -1,7 +1,7 @@
 """Benchmark of the reader-study ratings store: N writer processes, each one reader rating its items.
 
 Every rating is what the app does per click: ``mark_shown`` (one transaction) then ``rate`` (one
-transaction, BEGIN IMMEDIATE, WAL, synchronous=FULL). Reports ratings/s in total and checks that
+transaction, BEGIN IMMEDIATE, WAL, synchronous=NORMAL, or FULL with --fsync). Reports ratings/s in total and checks that
 nothing was lost or duplicated.
 
     PYTHONPATH=. python bench/study_store.py --writers 16 --ratings 200
@@ -34,9 +34,9 @@ def _writer(path: str, reader: str, n: int, start, done) -> None:
     done.put(time.perf_counter())
 
 
-def run(writers: int, ratings: int, folder: Path) -> dict:
+def run(writers: int, ratings: int, folder: Path, fsync: bool = False) -> dict:
     path = folder / "bench.sqlite"
-    with RatingsStore(path, create=True) as s:
+    with RatingsStore(path, create=True, fsync_each_rating=fsync) as s:
         for r in range(writers):
             s.add_reader(f"r{r}", f"tok{r}")
             s.set_sequence(f"r{r}", [SequenceItem(i, f"it{i}", f"img{i}", "main") for i in range(ratings)])
@@ -69,13 +69,14 @@ def main() -> None:
     ap.add_argument("--writers", type=int, default=16)
     ap.add_argument("--ratings", type=int, default=200, help="ratings per writer")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--fsync", action="store_true", help="studies created with --fsync (synchronous=FULL)")
     ap.add_argument("--dir", type=Path, default=None, help="folder for the database (default: a temp folder under .)")
     a = ap.parse_args()
     print(f"{platform.platform()}, {mp.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}")
     for k in range(a.repeat):
         with tempfile.TemporaryDirectory(dir=a.dir or Path.cwd(), prefix=".bench-store-") as d:
-            r = run(a.writers, a.ratings, Path(d))
-        print(f"run {k + 1}: {r['writers']} writers x {r['ratings_per_writer']} ratings: {r['ratings_per_second']:.0f} ratings/s "
+            r = run(a.writers, a.ratings, Path(d), a.fsync)
+        print(f"run {k + 1} ({'FULL' if a.fsync else 'NORMAL'}): {r['writers']} writers x {r['ratings_per_writer']} ratings: {r['ratings_per_second']:.0f} ratings/s "
               f"({r['seconds']:.2f} s), stored {r['stored']}/{r['expected']}, lost {r['lost']}, duplicated {r['duplicated']}, "
               f"wrong {r['wrong_values']}, integrity {r['integrity']}")
 

@@ -147,7 +147,12 @@ def test_store_idempotent_unique_and_timed(tmp_path):
     assert s.reader_for_token("tok-ben") == ("ben", False) and s.reader_for_token("tok-x") is None
     assert "tok-ann" not in (tmp_path / "r.sqlite").read_bytes().decode("latin-1")  # only hashes stored
     assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert s.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     s.close()
+    # a study created with fsync_each_rating keeps it: every later connection uses synchronous=FULL
+    RatingsStore(tmp_path / "f.sqlite", create=True, fsync_each_rating=True).close()
+    with RatingsStore(tmp_path / "f.sqlite") as f:
+        assert f.fsync_each_rating and f.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
 # --------------------------------------------------------------------------------------------

@@ -63,10 +63,22 @@ def test_vandyke_delong_and_unbiased_covariances(vandyke):
     assert (round(u["F"], 6), round(u["ddf"], 5), round(u["p"], 7)) == (4.489614, 15.03418, 0.0511618)
 
 
-def test_vandyke_dbm_mean_squares_published_and_statsmodels(vandyke):
+def _statsmodels_dbm_mean_squares(data):
+    """DBM mean squares by statsmodels' ANOVA of the pseudovalues (all interactions but the 3-way, whose
+    residual is TRC): an implementation independent of ours."""
     import statsmodels.formula.api as smf
     from statsmodels.stats.anova import anova_lm
 
+    Y = M.pseudovalues(data)
+    T, R, K = Y.shape
+    t, r, c = np.meshgrid(range(T), range(R), range(K), indexing="ij")
+    long = pd.DataFrame({"y": Y.ravel(), "t": t.ravel(), "r": r.ravel(), "c": c.ravel()})
+    fit = smf.ols("y ~ C(t) + C(r) + C(c) + C(t):C(r) + C(t):C(c) + C(r):C(c)", long).fit()
+    table = anova_lm(fit, typ=1)
+    return (table["sum_sq"] / table["df"]).to_numpy()
+
+
+def test_vandyke_dbm_mean_squares_published_and_statsmodels(vandyke):
     data = M.prepare(vandyke)
     res = M.dbm_analysis(data)
     ms = res["mean_squares"]
@@ -75,16 +87,8 @@ def test_vandyke_dbm_mean_squares_published_and_statsmodels(vandyke):
                          [.54676316, .43732679, .39686891, .06281753, .09984813, .06450099, .03997167]))
     for k, v in published.items():
         assert ms[k] == pytest.approx(v, abs=1.0e-6), k
-    # Independent: statsmodels' ANOVA of the pseudovalues (all interactions but the 3-way; its residual is TRC).
-    Y = M.pseudovalues(data)
-    T, R, K = Y.shape
-    t, r, c = np.meshgrid(range(T), range(R), range(K), indexing="ij")
-    long = pd.DataFrame({"y": Y.ravel(), "t": t.ravel(), "r": r.ravel(), "c": c.ravel()})
-    fit = smf.ols("y ~ C(t) + C(r) + C(c) + C(t):C(r) + C(t):C(c) + C(r):C(c)", long).fit()
-    table = anova_lm(fit, typ=1)
-    sm = (table["sum_sq"] / table["df"]).to_numpy()
     ours = [ms[k] for k in ("t", "r", "c", "tr", "tc", "rc", "trc")]
-    np.testing.assert_allclose(ours, sm, rtol=1e-9)
+    np.testing.assert_allclose(ours, _statsmodels_dbm_mean_squares(data), rtol=1e-9)
     # OR with jackknife covariances and DBM are the same test (Hillis et al. 2005).
     o = M.mrmc(vandyke).obuchowski_rockette["random_readers_random_cases"]
     assert res["F"] == pytest.approx(o["F"], rel=1e-10) and res["ddf"] == pytest.approx(o["ddf"], rel=1e-10)
@@ -107,8 +111,11 @@ def test_franken_constraint_branch(franken):
     # With max(Cov2 - Cov3, 0) = 0 the RRRC test reduces to the fixed-cases test: F = MS(T)/MS(TR), ddf = (t-1)(r-1).
     assert r["F"] == pytest.approx(o["mean_squares"]["ms_t"] / o["mean_squares"]["ms_tr"], rel=1e-12)
     assert r["ddf"] == pytest.approx(3.0)
-    # DBM (statsmodels-independent path through pseudovalues) hits the same constraint: MS(TC) < MS(TRC).
+    # DBM (a separate path through pseudovalues) hits the same constraint, MS(TC) < MS(TRC), and gives the same F.
     assert res.dbm["constraint_active"] and res.dbm["F"] == pytest.approx(r["F"], rel=1e-10)
+    ms = res.dbm["mean_squares"]
+    np.testing.assert_allclose([ms[k] for k in ("t", "r", "c", "tr", "tc", "rc", "trc")],
+                               _statsmodels_dbm_mean_squares(M.prepare(franken)), rtol=1e-9)
 
 
 def test_delong_variance_matches_mann_whitney_formula(franken):

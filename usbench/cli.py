@@ -85,6 +85,7 @@ def study_create(
     repeats: int = typer.Option(0, "--repeats", help="Main cases shown twice (intra-reader consistency)."),
     lock_back: bool = typer.Option(False, "--lock-back", help="Readers cannot go back and change answers."),
     title: str = typer.Option("Which images are real?", "--title"),
+    fsync: bool = typer.Option(False, "--fsync", help="fsync every rating (survives power cuts; slower)."),
     base_url: str = typer.Option("http://127.0.0.1:8501", "--base-url", help="Base of the printed links."),
 ) -> None:
     """Build a blinded reader study and print one secret link per reader and one admin link.
@@ -100,7 +101,7 @@ def study_create(
 
     cfg = StudyConfig(readers=[r.strip() for r in readers.split(",") if r.strip()], n_per_source=n_per_source,
                       synthetic_prevalence=prevalence, size=size, seed=seed, practice=practice, repeats=repeats,
-                      allow_back=not lock_back, title=title)
+                      allow_back=not lock_back, title=title, fsync_each_rating=fsync)
     with Progress(transient=True) as bar:
         task = bar.add_task("re-encoding images", total=None)
         links = create_study(reference, list(run), out, cfg, progress=lambda i, n: bar.update(task, completed=i, total=n))
@@ -114,16 +115,19 @@ def study_serve(
     study: Path = typer.Argument(..., help="Study folder."),
     port: int = typer.Option(8501, "--port"),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep 127.0.0.1 behind a reverse proxy."),
+    base_path: str = typer.Option("", "--base-path", help="URL path prefix, e.g. studyA behind a proxy."),
 ) -> None:
     """Serve the reader app (Streamlit) for a study.
 
     Example:
 
       usbench study serve study/ --port 8601
+
+      usbench study serve studyB/ --port 8602 --base-path studyB
     """
     from usbench.reader_study.serve import serve
 
-    raise typer.Exit(serve(study, port, host))
+    raise typer.Exit(serve(study, port, host, base_path))
 
 
 @study_app.command("progress")

@@ -50,6 +50,7 @@ class StudyConfig:
     repeats: int = 0  # main cases shown a second time at the end (intra-reader consistency)
     allow_back: bool = True  # readers may go back and change an answer
     title: str = "Which images are real?"
+    fsync_each_rating: bool = False  # SQLite synchronous=FULL: survives power cuts, slower on slow disks
 
     def validate(self) -> None:
         if len(self.readers) < 1 or len(set(self.readers)) != len(self.readers):
@@ -206,7 +207,7 @@ def create_study(reference: Path, runs: list[Path], out: Path, config: StudyConf
         f"{r['image_id']},{r['source']}\n" for r in sorted(key_rows, key=lambda r: r["image_id"]) if r["block"] == "practice"))
     main_ids = sorted(r["image_id"] for r in key_rows if r["block"] == "main")
     n_rep = min(config.repeats, len(main_ids))
-    store = RatingsStore(out / DB_NAME, create=True)
+    store = RatingsStore(out / DB_NAME, create=True, fsync_each_rating=config.fsync_each_rating)
     tokens = {}
     try:
         for idx, reader in enumerate(config.readers):

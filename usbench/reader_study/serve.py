@@ -29,14 +29,15 @@ def check_study(study: Path) -> Path:
     return study.resolve()
 
 
-def command(study: Path, port: int = 8501, host: str = "127.0.0.1") -> list[str]:
-    """The streamlit command line: local address, headless, no telemetry, websocket compression off."""
+def command(study: Path, port: int = 8501, host: str = "127.0.0.1", base_path: str = "") -> list[str]:
+    """The streamlit command line: local address, headless, no telemetry, no file watcher."""
+    extra = ["--server.baseUrlPath", base_path.strip("/")] if base_path.strip("/") else []
     return [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--server.runOnSave", "false", "--client.toolbarMode", "minimal", "--client.showErrorDetails", "none",
-        "--global.developmentMode", "false",
+        "--global.developmentMode", "false", *extra,
     ]
 
 
@@ -48,7 +49,7 @@ def environment(study: Path) -> dict[str, str]:
     return env
 
 
-def serve(study: Path, port: int = 8501, host: str = "127.0.0.1") -> int:
+def serve(study: Path, port: int = 8501, host: str = "127.0.0.1", base_path: str = "") -> int:
     """Run the app in the foreground until interrupted; returns streamlit's exit code."""
     study = check_study(study)
-    return subprocess.call(command(study, port, host), env=environment(study))
+    return subprocess.call(command(study, port, host, base_path), env=environment(study))

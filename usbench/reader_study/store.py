@@ -14,7 +14,9 @@ Tables
     the study allows going back) updates the row and counts a revision.
 
 Each write is ``BEGIN IMMEDIATE … COMMIT`` with a busy timeout, so many processes can write at
-once; WAL with ``synchronous=FULL`` keeps every committed rating when a process or the machine dies.
+once. WAL with ``synchronous=NORMAL`` (default) keeps every committed rating when a process is killed;
+a study created with ``fsync_each_rating`` uses ``synchronous=FULL`` and also survives a power cut,
+at the price of one fsync per rating.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from usbench.errors import InputError
 
 DB_NAME = "ratings.sqlite"
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS readers (
     reader TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, is_admin INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS sequence (
@@ -61,16 +64,25 @@ class SequenceItem:
 class RatingsStore:
     """Access to one study's database. Cheap to open; open one per process (or per Streamlit session)."""
 
-    def __init__(self, path: str | Path, create: bool = False, timeout: float = 60.0):
+    def __init__(self, path: str | Path, create: bool = False, timeout: float = 60.0, fsync_each_rating: bool | None = None):
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise InputError(f"the study database {self.path} does not exist", "create the study with `usbench study create`")
         self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         if create:
             self.conn.executescript(SCHEMA)
+            if fsync_each_rating is not None:
+                self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('fsync_each_rating', ?)", (str(int(fsync_each_rating)),))
+        row = self.conn.execute("SELECT value FROM meta WHERE key='fsync_each_rating'").fetchone() if self._has_meta() else None
+        self.fsync_each_rating = bool(int(row[0])) if row else False
+        # WAL + NORMAL: a commit is in the WAL (OS cache) when it returns, so a killed process loses nothing
+        # committed; only a power cut can drop the last commits. FULL also fsyncs every commit.
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync_each_rating else 'NORMAL'}")
+
+    def _has_meta(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is not None
 
     def close(self) -> None:
         self.conn.close()
