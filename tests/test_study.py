@@ -341,6 +341,37 @@ def test_cli_bad_input(rated_study, tmp_path, capsys):
     assert main(["study", "mrmc", str(tmp_path / "absent.csv")]) == 2 and "does not exist" in _err(capsys)
 
 
+def test_corrupt_input_leaves_no_study(tmp_path, capsys):
+    real, runs = make_inputs(tmp_path)
+    (runs[0] / "images" / "gen0-005.png").write_bytes(b"not a png")
+    out = tmp_path / "s"
+    assert main(["study", "create", "--reference", str(real), "--run", str(runs[0]), "--out", str(out),
+                 "--n-per-source", "12", "--base-url", "https://x.org/a"]) == 2
+    assert "corrupt" in _err(capsys)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".s.partial")]
+    (runs[0] / "images" / "gen0-005.png").unlink()
+    runs[0].joinpath("manifest.csv").write_text("".join(l for l in runs[0].joinpath("manifest.csv").read_text().splitlines(True)
+                                                        if "gen0-005" not in l))
+    assert main(["study", "create", "--reference", str(real), "--run", str(runs[0]), "--out", str(out),
+                 "--n-per-source", "11", "--base-url", "https://x.org/a", "--readers", "__admin__"]) == 2
+    assert "reserved" in _err(capsys)
+    assert main(["study", "create", "--reference", str(real), "--run", str(runs[0]), "--out", str(out),
+                 "--n-per-source", "11", "--base-url", "https://x.org/a"]) == 0
+    assert capsys.readouterr().out.count("https://x.org/a/?token=") == 3
+    assert (out / "admin" / "links.txt").read_text().count("https://x.org/a/?token=") == 3
+
+
+def test_one_reader_one_generator(tmp_path):
+    study, _ = make_study(tmp_path, readers=("solo",), generators=1, n_per_source=8)
+    simulate_ratings(study)
+    res = A.analyze(study, n_boot=100)
+    g = res["per_generator"]["gen0-run"]
+    long = A.load_long(study)
+    assert g["reader_auc"] == pytest.approx(roc_auc_score(long["truth"], long["rating"]))
+    assert g["reader_auc_ci_low"] < g["reader_auc"] <= g["reader_auc_ci_high"] and g["n_readers"] == 1
+    assert "mrmc" not in res and res["agreement"] == {}
+
+
 def test_not_enough_images(tmp_path, capsys):
     real, runs = make_inputs(tmp_path, n_real=4)
     assert main(["study", "create", "--reference", str(real), "--run", str(runs[0]), "--out", str(tmp_path / "s"),

@@ -101,12 +101,12 @@ def study_create(
 
     cfg = StudyConfig(readers=[r.strip() for r in readers.split(",") if r.strip()], n_per_source=n_per_source,
                       synthetic_prevalence=prevalence, size=size, seed=seed, practice=practice, repeats=repeats,
-                      allow_back=not lock_back, title=title, fsync_each_rating=fsync)
+                      allow_back=not lock_back, title=title, fsync_each_rating=fsync, base_url=base_url)
     with Progress(transient=True) as bar:
         task = bar.add_task("re-encoding images", total=None)
         links = create_study(reference, list(run), out, cfg, progress=lambda i, n: bar.update(task, completed=i, total=n))
     _print(f"study written to {out} (links also in {out / 'admin' / 'links.txt'}, readable only by you)")
-    for name, link in links.links(base_url).items():
+    for name, link in links.links().items():
         _print(f"{name}\t{link}")
 
 

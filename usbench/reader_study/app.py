@@ -92,7 +92,7 @@ def reader_page(store: RatingsStore, reader: str) -> None:
         previous = rated.get(it.item)
         st.markdown("**Is this image real or synthetic?**")
         for k in range(1, 6):
-            st.button(SCALE[k - 1], key=f"rate_{k}", shortcut=str(k), use_container_width=True,
+            st.button(SCALE[k - 1], key=f"rate_{k}", shortcut=str(k), width="stretch",
                       on_click=_rate, args=(reader, it.item, it.block, it.image_id, k, allow_back),
                       type="primary" if previous and previous["rating"] == k else "secondary")
         if previous:

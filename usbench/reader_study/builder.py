@@ -21,6 +21,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,11 +52,14 @@ class StudyConfig:
     allow_back: bool = True  # readers may go back and change an answer
     title: str = "Which images are real?"
     fsync_each_rating: bool = False  # SQLite synchronous=FULL: survives power cuts, slower on slow disks
+    base_url: str = "http://127.0.0.1:8501"  # where readers will reach the app (for the printed links)
 
     def validate(self) -> None:
         if len(self.readers) < 1 or len(set(self.readers)) != len(self.readers):
             raise ConfigError("readers must be one or more distinct names", "e.g. --readers alice,bob,carol")
         for r in self.readers:
+            if r.startswith("__"):
+                raise ConfigError(f"reader name {r!r} starts with '__', which is reserved", "rename the reader")
             if not r or not all(ch.isalnum() or ch in "-_." for ch in r):
                 raise ConfigError(f"reader name {r!r} has characters other than letters, digits, - _ .", "use simple names")
         if self.n_per_source < 1:
@@ -137,7 +141,10 @@ class StudyLinks:
     reader_tokens: dict[str, str]
     admin_token: str
 
-    def links(self, base_url: str = "http://127.0.0.1:8501") -> dict[str, str]:
+    base_url: str = "http://127.0.0.1:8501"
+
+    def links(self, base_url: str | None = None) -> dict[str, str]:
+        base_url = (base_url or self.base_url).rstrip("/")
         out = {r: f"{base_url}/?token={t}" for r, t in self.reader_tokens.items()}
         out["admin"] = f"{base_url}/?token={self.admin_token}"
         return out
@@ -148,9 +155,9 @@ def create_study(reference: Path, runs: list[Path], out: Path, config: StudyConf
     config.validate()
     if not runs:
         raise InputError("no generator run given", "add one or more --run DIR")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise OutputError(f"{out} exists and is not empty", "choose a new --out folder; a study is never overwritten")
+    final = Path(out)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise OutputError(f"{final} exists and is not empty", "choose a new --out folder; a study is never overwritten")
     real = _load_set(reference)
     run_inputs = [load_run(p) for p in runs]
     ids = [r.run_id for r in run_inputs]
@@ -178,7 +185,23 @@ def create_study(reference: Path, runs: list[Path], out: Path, config: StudyConf
         for i, rec in enumerate(recs):
             cases.append(("practice" if i < k_prac else "main", SYNTHETIC, run.run_id, 1, rec, run.images))
 
-    ensure_writable_dir(out)
+    # Everything is written into a hidden sibling folder and renamed at the end: no half-made study.
+    ensure_writable_dir(final.parent)
+    out = final.parent / f".{final.name}.partial-{secrets.token_hex(4)}"
+    try:
+        links = _write_study(out, final, reference, runs, run_inputs, cases, config, n_real, n_syn_total, progress)
+        if final.exists():
+            final.rmdir()
+        os.replace(out, final)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    links.study = final
+    return links
+
+
+def _write_study(out, final, reference, runs, run_inputs, cases, config, n_real, n_syn_total, progress) -> "StudyLinks":
+    out.mkdir()
     (out / "images").mkdir()
     admin = out / "admin"
     admin.mkdir(mode=0o700)
@@ -238,7 +261,7 @@ def create_study(reference: Path, runs: list[Path], out: Path, config: StudyConf
     import tomli_w
 
     atomic_write_text(out / "study.toml", tomli_w.dumps({"study": settings}))
-    links = StudyLinks(out, tokens, admin_token)
+    links = StudyLinks(final, tokens, admin_token, config.base_url)
     _write_private(admin / "links.txt", "\n".join(f"{k}\t{v}" for k, v in links.links().items()) + "\n")
     return links
 
