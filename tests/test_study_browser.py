@@ -100,6 +100,8 @@ def test_rate_three_images_in_chromium(server, tmp_path):
         assert served in files
         html = page.content()
         assert "gen0" not in html and "busi" not in html and "original" not in html
+        # not even the opaque ids: the page carries nothing that could link two showings or a file
+        assert not any(p.stem in html for p in (study / "images").glob("*.png"))
         page.screenshot(path=str(shots / "reader_app.png"))
 
         page.get_by_role("button", name="probably synthetic").click()

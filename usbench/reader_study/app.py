@@ -38,9 +38,9 @@ def _practice_truth() -> dict[str, str]:
         return {r["image_id"]: r["source"] for r in csv.DictReader(f)}
 
 
-def _rate(reader: str, item: str, block: str, image_id: str, value: int, allow_back: bool) -> None:
+def _rate(reader: str, item: str, block: str, image_id: str, value: int, allow_back: bool, pos: int) -> None:
     """Button callback: one transaction, then move on."""
-    comment = st.session_state.get(f"comment_{item}", "") or ""
+    comment = st.session_state.get(f"comment_{pos}", "") or ""
     with RatingsStore(STUDY / DB_NAME) as s:
         s.rate(reader, item, value, comment.strip(), allow_change=allow_back)
         nxt = s.next_position(reader)
@@ -93,11 +93,11 @@ def reader_page(store: RatingsStore, reader: str) -> None:
         st.markdown("**Is this image real or synthetic?**")
         for k in range(1, 6):
             st.button(SCALE[k - 1], key=f"rate_{k}", shortcut=str(k), width="stretch",
-                      on_click=_rate, args=(reader, it.item, it.block, it.image_id, k, allow_back),
+                      on_click=_rate, args=(reader, it.item, it.block, it.image_id, k, allow_back, pos),
                       type="primary" if previous and previous["rating"] == k else "secondary")
         if previous:
             st.caption(f"Your answer: {previous['rating']} ({SCALE[previous['rating'] - 1]})")
-        st.text_input("Comment (optional)", key=f"comment_{it.item}", placeholder="anything that made you decide")
+        st.text_input("Comment (optional)", key=f"comment_{pos}", placeholder="anything that made you decide")
         if allow_back and pos > 0:
             st.button("← Previous", on_click=_back, key="back")
         st.caption("Keys 1–5 answer. " + ("You can go back and change an answer." if allow_back else "Answers are final."))
