@@ -154,3 +154,20 @@ def test_nested_design_delong_only(vandyke):
 def test_bad_tables(vandyke, mutate, message):
     with pytest.raises(M.InputError, match=message):
         M.mrmc(mutate(vandyke))
+
+
+def test_three_treatments_or_equals_dbm(vandyke):
+    """With T = 3 the OR (jackknife) and DBM tests still coincide (Hillis et al. 2005), and the
+    pairwise differences are the differences of the treatment means."""
+    rng = np.random.default_rng(1)
+    third = vandyke[vandyke.treatment == 0].assign(treatment=2)
+    third["rating"] = np.clip(third["rating"] + rng.integers(-1, 2, len(third)), 1, 5)
+    df = pd.concat([vandyke, third])
+    res = M.mrmc(df, cov="jackknife")
+    o = res.obuchowski_rockette["random_readers_random_cases"]
+    assert o["ndf"] == 2 and res.dbm["ndf"] == 2
+    assert res.dbm["F"] == pytest.approx(o["F"], rel=1e-10) and res.dbm["ddf"] == pytest.approx(o["ddf"], rel=1e-10)
+    means = res.obuchowski_rockette["auc_means"]
+    assert [(p["treatments"], round(p["difference"], 12)) for p in o["pairwise"]] == [
+        (["0", "1"], round(means[0] - means[1], 12)), (["0", "2"], round(means[0] - means[2], 12)),
+        (["1", "2"], round(means[1] - means[2], 12))]

@@ -179,7 +179,7 @@ def analyze(study: Path, cov: str = "delong", n_boot: int = 2000, seed: int = 0,
         "n_cases": int(main["case"].nunique()), "n_ratings": int(len(main)), "cov": cov, "alpha": alpha, "seed": seed,
         "scale": "1 definitely real ... 5 definitely synthetic; positive = synthetic; 3 counts half",
     }
-    out["pooled"] = detection_stats(main["rating"], main["truth"], alpha)
+    out["pooled"] = detection_stats(main["rating"], main["truth"], alpha) | {"median_seconds": _median(main["seconds"])}
     out["per_reader"] = {r: detection_stats(g["rating"], g["truth"], alpha) | {"median_seconds": _median(g["seconds"])}
                          for r, g in main.groupby("reader")}
 
@@ -198,6 +198,7 @@ def analyze(study: Path, cov: str = "delong", n_boot: int = 2000, seed: int = 0,
                 "reader_auc": ci["auc"], "reader_auc_ci_low": max(ci["ci_low"], 0.0), "reader_auc_ci_high": min(ci["ci_high"], 1.0),
                 "reader_auc_df": ci["df"], "auc_per_reader": dict(zip(data.readers, theta[t].tolist())),
                 **fool_rate(sub, n_boot, seed, alpha),
+                "fool_rate_per_reader": fool_matrix(sub).mean(axis=1).to_dict(),
                 "n_readers": R, "n_cases": int(data.present[t].sum()), "n_synthetic": int((data.present[t] & (data.truth == 1)).sum()),
                 "detection": detection_stats(sub["rating"], sub["truth"], alpha),
             }
@@ -384,15 +385,45 @@ def summary_markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def write_analysis(study: Path, res: dict) -> list[Path]:
-    """analysis.json, analysis.md, analysis.html and the plots, all written atomically."""
+def markdown_to_html(md: str, title: str = "Reader study") -> str:
+    """The small Markdown subset of :func:`summary_markdown` (headings, tables, lists, images) as HTML."""
     import html
 
+    out, table = [], False
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            if all(set(c) <= {"-", ":"} for c in cells):
+                continue
+            tag = "th" if not table else "td"
+            if not table:
+                out.append("<table>")
+                table = True
+            out.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if table:
+            out.append("</table>")
+            table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("!["):
+            out.append(f"<img src='{html.escape(line[line.index('(') + 1:-1])}'>")
+        elif line.startswith("- "):
+            out.append(f"<li>{html.escape(line[2:])}</li>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    if table:
+        out.append("</table>")
+    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .6em;border-bottom:1px solid #ddd}"
+    return f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>\n" + "\n".join(out) + "\n"
+
+
+def write_analysis(study: Path, res: dict) -> list[Path]:
+    """analysis.json, analysis.md, analysis.html and the plots, all written atomically."""
     study = Path(study)
     atomic_write_text(study / "analysis.json", json.dumps(res, indent=2, allow_nan=True))
     md = summary_markdown(res)
     atomic_write_text(study / "analysis.md", md)
-    body = "".join(f"<p>{html.escape(line)}</p>\n" if not line.startswith("![") else
-                   f"<img src='{line[line.index('(') + 1:-1]}'>\n" for line in md.splitlines() if line.strip())
-    atomic_write_text(study / "analysis.html", f"<!doctype html><meta charset='utf-8'><title>Reader study</title>\n{body}")
+    atomic_write_text(study / "analysis.html", markdown_to_html(md))
     return [study / "analysis.json", study / "analysis.md", study / "analysis.html", *plots(study, res)]
