@@ -267,6 +267,11 @@ def or_covariances(cov: np.ndarray, T: int, R: int) -> dict[str, float]:
 # Obuchowski–Rockette with Hillis' degrees of freedom
 
 
+def _ratio(num: float, den: float) -> float:
+    """num/den; a zero denominator (no variance at all, e.g. identical readers) gives nan, not a crash."""
+    return float(num / den) if den > 0 else float("nan")
+
+
 def _mean_squares(theta: np.ndarray) -> dict[str, float]:
     T, R = theta.shape
     m = theta.mean()
@@ -326,7 +331,7 @@ def or_analysis(theta: np.ndarray, cov: np.ndarray, treatments: list, alpha: flo
 
     # random readers and random cases
     den = ms["ms_tr"] + R * c23
-    F = ms["ms_t"] / den
+    F = _ratio(ms["ms_t"], den)
     ddf = den**2 / (ms["ms_tr"] ** 2 / ((T - 1) * (R - 1))) if ms["ms_tr"] > 0 else float("inf")
     rrrc = {
         "F": F, "ndf": T - 1, "ddf": ddf, "p": float(stats.f.sf(F, T - 1, ddf)),
@@ -340,14 +345,14 @@ def or_analysis(theta: np.ndarray, cov: np.ndarray, treatments: list, alpha: flo
 
     # fixed readers, random cases
     den_f = cv["var"] - cv["cov1"] + (R - 1) * c23
-    chi2 = (T - 1) * ms["ms_t"] / den_f
+    chi2 = _ratio((T - 1) * ms["ms_t"], den_f)
     frrc = {
         "chi2": chi2, "df": T - 1, "p": float(stats.chi2.sf(chi2, T - 1)),
         "pairwise": _pairwise(theta_t, treatments, np.sqrt(2 * den_f / R), np.inf, alpha, "z"),
     }
 
     # random readers, fixed cases
-    F_c = ms["ms_t"] / ms["ms_tr"] if ms["ms_tr"] > 0 else float("inf")
+    F_c = _ratio(ms["ms_t"], ms["ms_tr"])
     rrfc = {
         "F": F_c, "ndf": T - 1, "ddf": (T - 1) * (R - 1), "p": float(stats.f.sf(F_c, T - 1, (T - 1) * (R - 1))),
         "pairwise": _pairwise(theta_t, treatments, np.sqrt(2 * ms["ms_tr"] / R), (T - 1) * (R - 1), alpha, "t"),
@@ -397,8 +402,8 @@ def dbm_analysis(data: MRMCData, alpha: float = 0.05) -> dict[str, Any]:
     T, R, K = data.ratings.shape
     ms = dbm_mean_squares(pseudovalues(data))
     den = ms["tr"] + max(ms["tc"] - ms["trc"], 0.0)
-    F = ms["t"] / den
-    ddf = den**2 / (ms["tr"] ** 2 / ((T - 1) * (R - 1)))
+    F = _ratio(ms["t"], den)
+    ddf = den**2 / (ms["tr"] ** 2 / ((T - 1) * (R - 1))) if ms["tr"] > 0 else float("inf")
     return {"mean_squares": ms, "F": F, "ndf": T - 1, "ddf": ddf, "p": float(stats.f.sf(F, T - 1, ddf)),
             "constraint_active": bool(ms["tc"] < ms["trc"])}
 
