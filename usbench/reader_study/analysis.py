@@ -228,10 +228,14 @@ def _median(s) -> float:
 
 
 def leaderboard_columns(study_dir: Path) -> dict[str, dict[str, float | int | str]]:
-    """run_id → reader columns for the leaderboard (uses analysis.json when present)."""
+    """run_id → reader columns for the leaderboard.
+
+    Uses the study's ``analysis.json`` (written by ``usbench study analyze``) when present; otherwise
+    analyses the cases every reader has finished so far.
+    """
     study_dir = Path(study_dir)
     path = study_dir / "analysis.json"
-    res = json.loads(path.read_text()) if path.is_file() else analyze(study_dir)
+    res = json.loads(path.read_text()) if path.is_file() else analyze(study_dir, partial=True)
     cols = {}
     for run_id, g in res.get("per_generator", {}).items():
         cols[run_id] = {

@@ -80,15 +80,17 @@ class RunInput:
 
 
 def _load_set(path: Path) -> ImageSet:
-    """Load a real set in any supported layout (usbench.datasets), or an ImageSet folder."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path} does not exist", "give the folder of the real reference set")
+    """Load a real set in any supported layout (usbench.datasets, which also knows built-in set names),
+    or, where that module is absent, an ImageSet folder."""
     try:
-        from usbench.datasets import load  # written by the lead; optional until merged
+        from usbench.datasets import load
     except ImportError:
-        return ImageSet.read(path)
-    return load(path)
+        load = None
+    if load is not None:
+        return load(path)
+    if not Path(path).exists():
+        raise InputError(f"{path} does not exist", "give the folder of the real reference set")
+    return ImageSet.read(path)
 
 
 def load_run(path: Path) -> RunInput:
