@@ -327,8 +327,11 @@ def test_cli_bad_input(rated_study, tmp_path, capsys):
     rng = np.random.default_rng(0)
     good = pd.DataFrame([{"reader": r, "treatment": t, "case": c, "truth": c % 2, "rating": int(rng.integers(1, 6))}
                          for r in (1, 2) for t in (1, 2) for c in range(1, 7)])
-    assert main(["study", "mrmc", _write(tmp_path, good)]) == 0
-    capsys.readouterr()
+    assert main(["study", "mrmc", _write(tmp_path, good), "--json", "--cov", "unbiased"]) == 0
+    import json
+
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["cov"] == "unbiased" and printed["readers"] == ["1", "2"] and printed["n_cases"] == 6
     cases = [
         (good.drop(columns=["rating"]), "lacks the column(s) rating"),
         (good[good.reader == 1], "single reader"),
