@@ -171,3 +171,17 @@ def test_three_treatments_or_equals_dbm(vandyke):
     assert [(p["treatments"], round(p["difference"], 12)) for p in o["pairwise"]] == [
         (["0", "1"], round(means[0] - means[1], 12)), (["0", "2"], round(means[0] - means[2], 12)),
         (["1", "2"], round(means[1] - means[2], 12))]
+
+
+def test_jackknife_covariance_by_brute_force(franken):
+    """Leave each case out, recompute every AUC with sklearn, form the jackknife covariance by hand."""
+    data = M.prepare(franken)
+    T, R, K = data.ratings.shape
+    loo = np.empty((T * R, K))
+    for t in range(T):
+        for r in range(R):
+            for k in range(K):
+                keep = np.arange(K) != k
+                loo[t * R + r, k] = roc_auc_score(data.truth[keep], data.ratings[t, r, keep])
+    dev = loo - loo.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(M.auc_covariance(data, "jackknife"), (K - 1) / K * dev @ dev.T, rtol=1e-10, atol=1e-15)
