@@ -1,20 +1,18 @@
 """Reader study: blinding, store, analysis (against sklearn/scipy/statsmodels and published examples),
 exports, and bad input through the CLI."""
 
-import csv
 import io
 import math
 import sqlite3
 import struct
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 from scipy import stats
-from sklearn.metrics import cohen_kappa_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from _study_fixtures import make_inputs, make_study, simulate_ratings
 from usbench.cli import main
