@@ -143,6 +143,20 @@ def test_nested_design_delong_only(vandyke):
     assert res.auc[0][0] == pytest.approx(roc_auc_score(t0.truth, t0.rating))
     with pytest.raises(M.InputError, match="nested"):
         M.mrmc(nested, cov="jackknife")
+    # Two treatments that share only the negative cases: DeLong's covariance is the negative-case
+    # component alone, (1/n0) * cov(V01_A, V01_B), computed here by hand for reader 0.
+    data = M.prepare(nested)
+    cov = M.auc_covariance(data, "delong")
+    R = len(data.readers)
+
+    def v01(t):
+        y = data.ratings[t, 0]
+        neg = y[(data.truth == 0) & data.present[t]]
+        pos = y[(data.truth == 1) & data.present[t]]
+        return np.array([np.mean((pos > x) + 0.5 * (pos == x)) for x in neg])
+
+    a, b = v01(0), v01(1)
+    assert cov[0, R] == pytest.approx(np.cov(a, b, ddof=1)[0, 1] / len(a), rel=1e-12)
 
 
 @pytest.mark.parametrize("mutate, message", [
