@@ -2,6 +2,7 @@
 driven by Playwright rates three images (mouse and keyboard); the store holds them."""
 
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -55,31 +56,48 @@ def _wait_count(db, reader, n, timeout=30) -> None:
     assert _count(db, reader) == n
 
 
+class Server:
+    """`usbench study serve` in a subprocess, restartable on the same port."""
+
+    def __init__(self, study: Path):
+        self.study, self.port, self.proc = study, _free_port(), None
+        self.env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def start(self) -> "Server":
+        self.proc = subprocess.Popen([sys.executable, "-m", "usbench", "study", "serve", str(self.study), "--port", str(self.port)],
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _wait_healthy(self.port, self.proc)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the server (`usbench study serve` execs streamlit: one process): a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(15)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 @pytest.fixture()
 def server(tmp_path):
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium chromium-driver)")
     pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
     study, links = make_study(tmp_path, readers=("alice", "bob"), n_per_source=3, size=256)
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "usbench", "study", "serve", str(study), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    srv = Server(study).start()
     try:
-        _wait_healthy(port, proc)
-        yield study, links, f"http://127.0.0.1:{port}"
+        yield study, links, srv
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        srv.kill()
 
 
 def test_rate_three_images_in_chromium(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    study, links, base = server
+    study, links, srv = server
+    base = srv.url
     db = study / "ratings.sqlite"
     shots = Path(os.environ.get("USBENCH_SCREENSHOTS", tmp_path))
     with sync_playwright() as pw:
@@ -117,6 +135,12 @@ def test_rate_three_images_in_chromium(server, tmp_path):
         # a reload resumes where the reader was
         page.reload()
         page.get_by_text("3 of").wait_for(timeout=60_000)
+        # so does a crash of the server: kill it, start it again, open the link again
+        srv.kill()
+        srv.start()
+        page.goto(f"{base}/?token={links.reader_tokens['alice']}")
+        page.get_by_text("3 of").wait_for(timeout=60_000)
+        assert _count(db, "alice") == 3
 
         admin = browser.new_page(viewport={"width": 1100, "height": 700})
         admin.goto(f"{base}/?token={links.admin_token}")

@@ -50,6 +50,15 @@ def environment(study: Path) -> dict[str, str]:
 
 
 def serve(study: Path, port: int = 8501, host: str = "127.0.0.1", base_path: str = "") -> int:
-    """Run the app in the foreground until interrupted; returns streamlit's exit code."""
+    """Run the app in the foreground until interrupted.
+
+    On POSIX the process becomes streamlit (exec), so a signal sent to ``usbench study serve``
+    (Ctrl-C, systemd stop, kill) reaches the server itself and leaves no orphan behind.
+    """
     study = check_study(study)
-    return subprocess.call(command(study, port, host, base_path), env=environment(study))
+    cmd, env = command(study, port, host, base_path), environment(study)
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(cmd[0], cmd, env)
+    return subprocess.call(cmd, env=env)
