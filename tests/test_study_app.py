@@ -117,3 +117,15 @@ def test_admin_page(study):
     assert len(exports) == 3
     # the reader page never shows the admin table
     assert len(_open(links.reader_tokens["alice"]).dataframe) == 0
+
+
+def test_admin_analysis_button(study):
+    from _study_fixtures import simulate_ratings
+
+    path, links = study
+    simulate_ratings(path)
+    admin = _open(links.admin_token)
+    admin.button(key="analyse").click().run()
+    assert not admin.exception
+    text = "\n".join(m.value for m in admin.markdown)
+    assert "## Generators" in text and "gen0-run" in text and "gen1-run" in text
