@@ -219,6 +219,10 @@ def test_analysis_of_a_study(rated_study):
             fooled.append(((syn <= 2) + 0.5 * (syn == 3)).mean())
         assert s["reader_auc"] == pytest.approx(np.mean(aucs))
         assert s["fool_rate"] == pytest.approx(np.mean(fooled))
+        for lab, value in s["fool_rate_per_label"].items():
+            per_reader = [((x <= 2) + 0.5 * (x == 3)).mean() for _, x in
+                          main_rows[(main_rows["generator"] == g) & (main_rows["label"] == lab)].groupby("reader")["rating"]]
+            assert value == pytest.approx(np.mean(per_reader))
         assert s["fool_rate_ci_low"] <= s["fool_rate"] <= s["fool_rate_ci_high"]
         assert s["reader_auc_ci_low"] <= s["reader_auc"] <= s["reader_auc_ci_high"]
         assert s["n_cases"] == 16 + 8 and s["n_readers"] == 3

@@ -199,6 +199,8 @@ def analyze(study: Path, cov: str = "delong", n_boot: int = 2000, seed: int = 0,
                 "reader_auc_df": ci["df"], "auc_per_reader": dict(zip(data.readers, theta[t].tolist())),
                 **fool_rate(sub, n_boot, seed, alpha),
                 "fool_rate_per_reader": fool_matrix(sub).mean(axis=1).to_dict(),
+                "fool_rate_per_label": {lab: float(fool_matrix(sub[sub["label"] == lab]).mean(axis=1).mean())
+                                        for lab in sorted(sub.loc[sub["generator"] == g, "label"].unique())},
                 "n_readers": R, "n_cases": int(data.present[t].sum()), "n_synthetic": int((data.present[t] & (data.truth == 1)).sum()),
                 "detection": detection_stats(sub["rating"], sub["truth"], alpha),
             }
