@@ -295,7 +295,13 @@ def generator_names(config: RunConfig) -> list[str]:
         for g in config.generators:
             GENERATORS.get(g)  # unknown names fail here, listing the known ones
         return list(config.generators)
-    names = [g for g in GENERATORS.names() if not getattr(GENERATORS.get(g), "needs_weights", True)]
+    names = []
+    for g in GENERATORS.names():
+        try:
+            if not getattr(GENERATORS.get(g), "needs_weights", True):
+                names.append(g)
+        except ImportError:  # a broken plugin must not break the built-in benchmark; doctor shows it
+            continue
     if not names:
         raise ConfigError("no generator to run", "name one with --generator (see usbench doctor for what is available)")
     return names

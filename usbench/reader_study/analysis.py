@@ -1,0 +1,435 @@
+"""Reader statistics of a study: detection of synthetic images, fool rates, MRMC, agreement.
+
+Conventions (documented in docs/reader_study.md):
+
+* rating 1 = definitely real … 5 = definitely synthetic; "positive" = synthetic.
+* A binary call is "synthetic" for 4–5 and "real" for 1–2; a 3 ("unsure") counts as half a call
+  each way (as a coin flip would). The binomial test against chance uses the decisive answers only.
+* Fool rate of a generator (HYPE-infinity style): share of its synthetic images a reader called
+  real (3 counts half), averaged over readers; interval by a two-way (readers x cases) bootstrap.
+* Reader AUC of a generator: empirical AUC of the ratings for its synthetic images against all
+  real images (0.5 = indistinguishable), averaged over readers; interval and the comparison of
+  generators by Obuchowski–Rockette/Hillis with DeLong covariances on the nested design (real
+  cases shared by all generators, synthetic cases nested in their generator).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from usbench.errors import InputError, NotEnoughImagesError
+from usbench.imageset import atomic_write_bytes, atomic_write_text
+from usbench.reader_study import agreement as agr
+from usbench.reader_study import mrmc as M
+from usbench.reader_study.builder import REAL, open_store, read_config, read_key
+
+LONG_COLUMNS = ("reader", "case", "source", "generator", "label", "rating", "seconds", "order", "timestamp")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_long(study: Path) -> pd.DataFrame:
+    """Every stored rating joined with the key: one row per (reader, item), all blocks."""
+    study = Path(study)
+    key = {r["image_id"]: r for r in read_key(study)}
+    store = open_store(study)
+    try:
+        rows = store.all_ratings()
+    finally:
+        store.close()
+    out = []
+    for r in rows:
+        k = key.get(r["image_id"])
+        if k is None:
+            raise InputError(f"image {r['image_id']} is rated but not in admin/key.csv", "the key does not belong to this study")
+        out.append({
+            "reader": r["reader"], "case": r["image_id"], "item": r["item"], "block": r["block"],
+            "source": k["source"], "generator": k["generator"], "truth": k["truth"], "label": k["label"],
+            "rating": int(r["rating"]), "comment": r["comment"], "seconds": r["seconds"], "order": int(r["position"]),
+            "timestamp": pd.Timestamp(r["rated_at"], unit="s", tz="UTC").isoformat(), "revisions": r["revisions"],
+        })
+    cols = list(LONG_COLUMNS) + ["item", "block", "truth", "comment", "revisions"]
+    return pd.DataFrame(out, columns=cols)
+
+
+# --------------------------------------------------------------------------------------------
+# Binary detection statistics
+
+
+def called_synthetic(ratings) -> np.ndarray:
+    r = np.asarray(ratings, float)
+    return (r >= 4) + 0.5 * (r == 3)
+
+
+def detection_stats(ratings: Sequence[int], truth: Sequence[int], alpha: float = 0.05) -> dict[str, Any]:
+    """Accuracy, sensitivity, specificity (positive = synthetic), binomial test, AUC with DeLong CI."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    r, t = np.asarray(ratings, float), np.asarray(truth, int)
+    call = called_synthetic(r)
+    correct = np.where(t == 1, call, 1 - call)
+    decisive = r != 3
+    k, n = int(correct[decisive].sum()), int(decisive.sum())
+    out: dict[str, Any] = {"n": int(len(r)), "n_synthetic": int((t == 1).sum()), "n_real": int((t == 0).sum())}
+
+    def prop(name, values):
+        m = float(values.mean()) if len(values) else float("nan")
+        lo, hi = proportion_confint(m * len(values), len(values), alpha, method="wilson") if len(values) else (math.nan, math.nan)
+        out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = m, float(lo), float(hi)
+
+    prop("accuracy", correct)
+    prop("sensitivity", call[t == 1])
+    prop("specificity", 1 - call[t == 0])
+    out["binomial_k"], out["binomial_n"] = k, n
+    out["binomial_p"] = float(stats.binomtest(k, n, 0.5, alternative="greater").pvalue) if n else float("nan")
+    out.update(auc_with_ci(r, t, alpha))
+    return out
+
+
+def auc_with_ci(ratings, truth, alpha: float = 0.05) -> dict[str, float]:
+    """Empirical AUC with a DeLong normal interval (clipped to [0, 1])."""
+    r, t = np.asarray(ratings, float), np.asarray(truth, int)
+    pos, neg = r[t == 1], r[t == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return {"auc": float("nan"), "auc_ci_low": float("nan"), "auc_ci_high": float("nan")}
+    S = (pos[None, :] > neg[:, None]) + 0.5 * (pos[None, :] == neg[:, None])
+    auc = float(S.mean())
+    var = (S.mean(axis=0).var(ddof=1) / len(pos) if len(pos) > 1 else 0.0) + (S.mean(axis=1).var(ddof=1) / len(neg) if len(neg) > 1 else 0.0)
+    q = stats.norm.ppf(1 - alpha / 2)
+    return {"auc": auc, "auc_ci_low": max(auc - q * math.sqrt(var), 0.0), "auc_ci_high": min(auc + q * math.sqrt(var), 1.0)}
+
+
+def fool_matrix(df: pd.DataFrame) -> pd.DataFrame:
+    """Readers x synthetic cases: 1 when called real, 0.5 when unsure, 0 when called synthetic."""
+    syn = df[df["truth"] == 1]
+    return syn.assign(fooled=1 - called_synthetic(syn["rating"])).pivot_table(index="reader", columns="case", values="fooled")
+
+
+def fool_rate(df: pd.DataFrame, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> dict[str, float]:
+    """Mean over readers of each reader's fool rate; two-way bootstrap (readers and cases) interval."""
+    m = fool_matrix(df)
+    values = m.to_numpy(float)
+    point = float(np.nanmean(np.nanmean(values, axis=1)))
+    rng = np.random.default_rng(seed)
+    R, K = values.shape
+    boots = np.empty(n_boot)
+    for b in range(n_boot):
+        sub = values[rng.integers(R, size=R)][:, rng.integers(K, size=K)]
+        with np.errstate(invalid="ignore"):
+            boots[b] = np.nanmean(np.nanmean(sub, axis=1))
+    lo, hi = np.nanquantile(boots, [alpha / 2, 1 - alpha / 2])
+    return {"fool_rate": point, "fool_rate_ci_low": float(lo), "fool_rate_ci_high": float(hi), "n_boot": n_boot, "seed": seed}
+
+
+# --------------------------------------------------------------------------------------------
+# The study analysis
+
+
+def mrmc_table(main: pd.DataFrame) -> pd.DataFrame:
+    """Long MRMC table of the nested design: treatment = generator; real cases repeated in every treatment."""
+    real = main[main["source"] == REAL]
+    parts = []
+    for g in sorted(main.loc[main["source"] != REAL, "generator"].unique()):
+        syn = main[main["generator"] == g]
+        parts.append(pd.concat([real, syn]).assign(treatment=g))
+    if not parts:
+        return pd.DataFrame(columns=list(M.REQUIRED_COLUMNS))
+    t = pd.concat(parts)
+    return t[["reader", "treatment", "case", "truth", "rating"]].reset_index(drop=True)
+
+
+def _data_for(table: pd.DataFrame) -> M.MRMCData:
+    """MRMCData without the >=2 readers/treatments rule (for per-generator intervals)."""
+    readers = sorted(table["reader"].astype(str).unique())
+    treatments = sorted(table["treatment"].astype(str).unique())
+    cases = sorted(table["case"].astype(str).unique())
+    ri, ti, ki = ({v: i for i, v in enumerate(x)} for x in (readers, treatments, cases))
+    y = np.full((len(treatments), len(readers), len(cases)), np.nan)
+    y[table["treatment"].astype(str).map(ti), table["reader"].astype(str).map(ri), table["case"].astype(str).map(ki)] = table["rating"]
+    truth = table.groupby(table["case"].astype(str))["truth"].first().reindex(cases).to_numpy(int)
+    present = ~np.isnan(y).all(axis=1)
+    if (present[:, None, :] & np.isnan(y)).any():
+        raise InputError("some readers have not rated every case yet", "analyse when all readers are done, or use --partial")
+    return M.MRMCData(treatments, readers, cases, truth, y, present)
+
+
+def analyze(study: Path, cov: str = "delong", n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
+            partial: bool = False) -> dict[str, Any]:
+    """All reader statistics of a study as one JSON-able dict."""
+    study = Path(study)
+    config = read_config(study)
+    df = load_long(study)
+    main = df[df["block"] == "main"]
+    if main.empty:
+        raise NotEnoughImagesError(f"the study {study} has no ratings yet", "wait for readers to rate, then analyse")
+    if partial:  # keep only cases every rating reader finished
+        counts = main.groupby("case")["reader"].nunique()
+        main = main[main["case"].isin(counts[counts == main["reader"].nunique()].index)]
+    out: dict[str, Any] = {
+        "study": str(study), "title": config.get("title", ""), "n_readers": int(main["reader"].nunique()),
+        "n_cases": int(main["case"].nunique()), "n_ratings": int(len(main)), "cov": cov, "alpha": alpha, "seed": seed,
+        "scale": "1 definitely real ... 5 definitely synthetic; positive = synthetic; 3 counts half",
+    }
+    out["pooled"] = detection_stats(main["rating"], main["truth"], alpha) | {"median_seconds": _median(main["seconds"])}
+    out["per_reader"] = {r: detection_stats(g["rating"], g["truth"], alpha) | {"median_seconds": _median(g["seconds"])}
+                         for r, g in main.groupby("reader")}
+
+    table = mrmc_table(main)
+    data = _data_for(table) if len(table) else None
+    per_gen: dict[str, Any] = {}
+    if data is not None:
+        theta = M.auc_matrix(data)
+        covm = M.auc_covariance(data, "delong" if not data.fully_crossed else cov)
+        T, R = theta.shape
+        c4 = covm.reshape(T, R, T, R)
+        for t, g in enumerate(data.treatments):
+            sub = main[(main["generator"] == g) | (main["source"] == REAL)]
+            ci = M.single_treatment_ci(theta[t], c4[t, :, t, :], alpha)
+            per_gen[g] = {
+                "reader_auc": ci["auc"], "reader_auc_ci_low": max(ci["ci_low"], 0.0), "reader_auc_ci_high": min(ci["ci_high"], 1.0),
+                "reader_auc_df": ci["df"], "auc_per_reader": dict(zip(data.readers, theta[t].tolist())),
+                **fool_rate(sub, n_boot, seed, alpha),
+                "fool_rate_per_reader": fool_matrix(sub).mean(axis=1).to_dict(),
+                "fool_rate_per_label": {lab: float(fool_matrix(sub[sub["label"] == lab]).mean(axis=1).mean())
+                                        for lab in sorted(sub.loc[sub["generator"] == g, "label"].unique())},
+                "n_readers": R, "n_cases": int(data.present[t].sum()), "n_synthetic": int((data.present[t] & (data.truth == 1)).sum()),
+                "detection": detection_stats(sub["rating"], sub["truth"], alpha),
+            }
+        if T >= 2 and R >= 2:
+            orr = M.or_analysis(theta, covm, data.treatments, alpha)
+            out["mrmc"] = {"method": "obuchowski-rockette/hillis", "cov": "delong" if not data.fully_crossed else cov,
+                           "design": "nested (real cases shared, synthetic cases nested in generators)", **orr}
+    out["per_generator"] = per_gen
+    out["agreement"] = agr.agreement(main) if main["reader"].nunique() >= 2 else {}
+    rep = df[df["block"] == "repeat"]
+    if not rep.empty:
+        first = main.set_index(["reader", "case"])["rating"]
+        pairs = rep.assign(first=[first.get((r, c), np.nan) for r, c in zip(rep["reader"], rep["case"])], second=rep["rating"]).dropna(subset=["first"])
+        out["intra_reader"] = agr.intra_reader(pairs)
+    practice = df[df["block"] == "practice"]
+    out["n_practice_ratings_excluded"] = int(len(practice))
+    return M._plain(out)
+
+
+def _median(s) -> float:
+    s = pd.to_numeric(s, errors="coerce").dropna()
+    return float(s.median()) if len(s) else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# Leaderboard integration
+
+
+def leaderboard_columns(study_dir: Path) -> dict[str, dict[str, float | int | str]]:
+    """run_id → reader columns for the leaderboard.
+
+    Uses the study's ``analysis.json`` (written by ``usbench study analyze``) when present; otherwise
+    analyses the cases every reader has finished so far.
+    """
+    study_dir = Path(study_dir)
+    path = study_dir / "analysis.json"
+    res = json.loads(path.read_text()) if path.is_file() else analyze(study_dir, partial=True)
+    cols = {}
+    for run_id, g in res.get("per_generator", {}).items():
+        cols[run_id] = {
+            "reader_fool_rate": g["fool_rate"], "reader_fool_rate_ci_low": g["fool_rate_ci_low"],
+            "reader_fool_rate_ci_high": g["fool_rate_ci_high"], "reader_auc": g["reader_auc"],
+            "reader_auc_ci_low": g["reader_auc_ci_low"], "reader_auc_ci_high": g["reader_auc_ci_high"],
+            "reader_n_readers": int(g["n_readers"]), "reader_n_cases": int(g["n_cases"]),
+        }
+    return cols
+
+
+def spearman_vs_metrics(leaderboard_rows: list[dict], metric_columns: Iterable[str],
+                        human_column: str = "reader_fool_rate") -> list[dict]:
+    """Spearman correlation across generators between each automated metric and the human score."""
+    out = []
+    for metric in metric_columns:
+        pairs = [(float(r[metric]), float(r[human_column])) for r in leaderboard_rows
+                 if _finite(r.get(metric)) and _finite(r.get(human_column))]
+        if len(pairs) >= 3:
+            rho, p = stats.spearmanr(*zip(*pairs))
+            rho, p = float(rho), float(p)
+        else:
+            rho = p = float("nan")
+        out.append({"metric": metric, "human": human_column, "rho": rho, "p": p, "n": len(pairs)})
+    return out
+
+
+def _finite(v) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def scatter_metric_vs_human(leaderboard_rows: list[dict], metric: str, out: Path, human_column: str = "reader_fool_rate",
+                            label_column: str = "run_id") -> Path:
+    """Scatter plot of one metric against the human realism score, one point per generator (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in leaderboard_rows if _finite(r.get(metric)) and _finite(r.get(human_column))]
+    fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=120)
+    xs = [float(r[metric]) for r in rows]
+    ys = [float(r[human_column]) for r in rows]
+    lo = [float(r.get(f"{human_column}_ci_low", y)) for r, y in zip(rows, ys)]
+    hi = [float(r.get(f"{human_column}_ci_high", y)) for r, y in zip(rows, ys)]
+    ax.errorbar(xs, ys, yerr=[np.subtract(ys, lo), np.subtract(hi, ys)], fmt="o", capsize=3)
+    for x, y, r in zip(xs, ys, rows):
+        ax.annotate(str(r.get(label_column, "")), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    rho = spearman_vs_metrics(rows, [metric], human_column)[0]
+    ax.set_xlabel(metric)
+    ax.set_ylabel(human_column)
+    ax.set_title(f"Spearman rho = {rho['rho']:.2f} (n={rho['n']})", fontsize=9)
+    fig.tight_layout()
+    _save_fig(fig, Path(out))
+    return Path(out)
+
+
+def _save_fig(fig, out: Path) -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(out, buf.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# Writing the results
+
+
+def plots(study: Path, res: dict) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    study = Path(study)
+    made = []
+    gens = list(res.get("per_generator", {}))
+    if gens:
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=120)
+        for ax, key, title in ((axes[0], "fool_rate", "fool rate (share of synthetic called real)"),
+                               (axes[1], "reader_auc", "reader AUC (0.5 = indistinguishable)")):
+            v = [res["per_generator"][g][key] for g in gens]
+            lo = [res["per_generator"][g][f"{key}_ci_low"] for g in gens]
+            hi = [res["per_generator"][g][f"{key}_ci_high"] for g in gens]
+            ax.bar(range(len(gens)), v, yerr=[np.subtract(v, lo), np.subtract(hi, v)], capsize=4, color="#6a8caf")
+            ax.set_xticks(range(len(gens)), gens, rotation=20, fontsize=7)
+            ax.set_ylim(0, 1)
+            ax.axhline(0.5, color="k", lw=0.6, ls="--")
+            ax.set_title(title, fontsize=9)
+        fig.tight_layout()
+        _save_fig(fig, study / "analysis_generators.png")
+        made.append(study / "analysis_generators.png")
+    df = load_long(study)
+    main = df[df["block"] == "main"]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    groups = [REAL] + gens
+    width = 0.8 / max(len(groups), 1)
+    for i, g in enumerate(groups):
+        r = main.loc[main["generator"] == g, "rating"]
+        counts = np.array([(r == k).sum() for k in range(1, 6)], float)
+        ax.bar(np.arange(1, 6) + (i - (len(groups) - 1) / 2) * width, counts / max(counts.sum(), 1), width, label=g)
+    ax.set_xticks(range(1, 6), ["def. real", "prob. real", "unsure", "prob. syn.", "def. syn."], fontsize=7)
+    ax.set_ylabel("share of ratings")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save_fig(fig, study / "analysis_ratings.png")
+    made.append(study / "analysis_ratings.png")
+    return made
+
+
+def summary_markdown(res: dict) -> str:
+    p = res["pooled"]
+    lines = [
+        f"# Reader study: {res.get('title', '')}", "",
+        f"{res['n_readers']} readers, {res['n_cases']} cases, {res['n_ratings']} ratings (main block). "
+        f"Scale: {res['scale']}.", "",
+        "## Detecting synthetic images", "",
+        "| reader | accuracy | sensitivity | specificity | AUC (95% CI) | binomial p | median s |", "|---|---|---|---|---|---|---|",
+    ]
+    rows = list(res["per_reader"].items()) + [("pooled", p)]
+    for name, s in rows:
+        lines.append(f"| {name} | {s['accuracy']:.3f} | {s['sensitivity']:.3f} | {s['specificity']:.3f} | "
+                     f"{s['auc']:.3f} ({s['auc_ci_low']:.3f}–{s['auc_ci_high']:.3f}) | {s['binomial_p']:.3g} | "
+                     f"{s.get('median_seconds', float('nan')):.1f} |")
+    lines += ["", "## Generators", "", "| generator | fool rate (95% CI) | reader AUC (95% CI) | readers | cases |", "|---|---|---|---|---|"]
+    for g, s in res.get("per_generator", {}).items():
+        lines.append(f"| {g} | {s['fool_rate']:.3f} ({s['fool_rate_ci_low']:.3f}–{s['fool_rate_ci_high']:.3f}) | "
+                     f"{s['reader_auc']:.3f} ({s['reader_auc_ci_low']:.3f}–{s['reader_auc_ci_high']:.3f}) | {s['n_readers']} | {s['n_cases']} |")
+    if "mrmc" in res:
+        r = res["mrmc"]["random_readers_random_cases"]
+        lines += ["", "## MRMC comparison of generators (OR/Hillis, " + res["mrmc"]["cov"] + ", " + res["mrmc"]["design"] + ")", "",
+                  f"F = {r['F']:.3f}, df = ({r['ndf']}, {r['ddf']:.2f}), p = {r['p']:.4f}", ""]
+        for pw in r["pairwise"]:
+            lines.append(f"- {pw['treatments'][0]} − {pw['treatments'][1]}: ΔAUC {pw['difference']:.3f} "
+                         f"(95% CI {pw['ci_low']:.3f} to {pw['ci_high']:.3f}), p = {pw['p']:.4f}")
+    a = res.get("agreement") or {}
+    if a:
+        lines += ["", "## Agreement", "", f"Fleiss' κ = {a['fleiss_kappa']:.3f}; Krippendorff's α (ordinal) = {a['krippendorff_alpha_ordinal']:.3f}", ""]
+        for pk in a["weighted_kappa_pairs"]:
+            lines.append(f"- {pk['readers'][0]} / {pk['readers'][1]}: quadratic-weighted κ = {pk['kappa']:.3f} (n = {pk['n']})")
+    for ir in res.get("intra_reader", []):
+        lines.append(f"- intra-reader {ir['reader']}: exact agreement {ir['exact_agreement']:.2f}, weighted κ {ir['weighted_kappa']:.3f} (n = {ir['n']})")
+    lines += ["", "![generators](analysis_generators.png)", "", "![ratings](analysis_ratings.png)", ""]
+    return "\n".join(lines)
+
+
+def markdown_to_html(md: str, title: str = "Reader study") -> str:
+    """The small Markdown subset of :func:`summary_markdown` (headings, tables, lists, images) as HTML."""
+    import html
+
+    out, table = [], False
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            if all(set(c) <= {"-", ":"} for c in cells):
+                continue
+            tag = "th" if not table else "td"
+            if not table:
+                out.append("<table>")
+                table = True
+            out.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if table:
+            out.append("</table>")
+            table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("!["):
+            out.append(f"<img src='{html.escape(line[line.index('(') + 1:-1])}'>")
+        elif line.startswith("- "):
+            out.append(f"<li>{html.escape(line[2:])}</li>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    if table:
+        out.append("</table>")
+    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .6em;border-bottom:1px solid #ddd}"
+    return f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>\n" + "\n".join(out) + "\n"
+
+
+def write_analysis(study: Path, res: dict) -> list[Path]:
+    """analysis.json, analysis.md, analysis.html and the plots, all written atomically."""
+    study = Path(study)
+    atomic_write_text(study / "analysis.json", json.dumps(res, indent=2, allow_nan=True))
+    md = summary_markdown(res)
+    atomic_write_text(study / "analysis.md", md)
+    atomic_write_text(study / "analysis.html", markdown_to_html(md))
+    return [study / "analysis.json", study / "analysis.md", study / "analysis.html", *plots(study, res)]
