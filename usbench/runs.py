@@ -246,6 +246,7 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
     entries: dict[str, Any] = store["entries"]
     store.update(generated_hash=generated.content_hash(), n_bootstrap=n_bootstrap)
     subsets = ["all"] + [l for l in generated.labels if l in reference.labels]
+    features.register(generated, reference, train, heldout)
     wanted: list[str] = []
     for spec in specs:
         metric = METRICS.get(spec.name).from_config(dict(spec.config))
@@ -257,6 +258,8 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
             )[:24]
             wanted.append(key)
             if key in entries:
+                if "skipped" in entries[key] and subset == "all":
+                    break  # could not run overall: neither can it per label
                 continue
             label = None if subset == "all" else subset
             ctx = MetricContext(
