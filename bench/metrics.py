@@ -132,8 +132,12 @@ def bench_inception(n_images: int, size: int, tmp: Path):
         return out["2048"].double().numpy()
 
     theirs()  # warm up (imports, first allocation)
-    t_theirs, f_theirs = timed(theirs, repeat=2)
-    t_ours, f_ours = timed(ours, repeat=2)
+    t_theirs = t_ours = float("inf")
+    for _ in range(3):  # alternate, keep the best of each: the machine is shared
+        t, f_theirs = timed(theirs)
+        t_theirs = min(t_theirs, t)
+        t, f_ours = timed(ours)
+        t_ours = min(t_ours, t)
     cache = tmp / "cache"
     FeatureStore(cache, image_size=size, options={"inception": {"weights": str(weights)}})(imageset, "inception")
 

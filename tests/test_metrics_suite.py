@@ -222,3 +222,36 @@ def test_defaults_name_registered_metrics():
         METRICS.get(name).from_config(cfg)
     assert all(cfg.get("extractor", "radiomics") == "radiomics" or name in ("ms-ssim-diversity",)
                for name, cfg in OFFLINE_DEFAULTS if name not in ("frd",))
+
+
+def test_torch_module_extractor_with_a_weights_file(tmp_path):
+    import hashlib
+
+    import torch
+
+    from _metrics_fixtures import tiny_net
+    from usbench.metrics import EXTRACTORS
+
+    torch.manual_seed(0)
+    net = tiny_net()
+    path = tmp_path / "tiny.pth"
+    torch.save(net.state_dict(), path)
+    ext = EXTRACTORS.get("torch-module").from_config({"module": "_metrics_fixtures:tiny_net", "weights": str(path),
+                                                      "input_size": 32})
+    imgs = make_images(3, seed=30, size=48)
+    feats = ext.extract(iter(imgs), 3)
+    x = torch.from_numpy(np.stack(imgs)).float().div(255)[:, None].expand(-1, 3, -1, -1)
+    x = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        expected = net((x - 0.5) / 0.5).double().numpy()
+    np.testing.assert_allclose(feats, expected, rtol=1e-6)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in ext.fingerprint()
+
+
+def test_torch_module_and_dinov2_config_errors(tmp_path):
+    from usbench.metrics import EXTRACTORS
+
+    with pytest.raises(ConfigError, match="module"):
+        EXTRACTORS.get("torch-module").from_config({})
+    with pytest.raises(WeightsError, match="dinov2"):
+        EXTRACTORS.get("dinov2").from_config({"weights": str(tmp_path / "missing-dinov2")}).fingerprint()
