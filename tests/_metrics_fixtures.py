@@ -49,3 +49,10 @@ def write_set(folder: Path, images: list[np.ndarray], prefix: str = "img", label
 def make_images(n: int, seed: int, size: int = 64) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [textured_image(rng, size) for _ in range(n)]
+
+
+def tiny_net():
+    """A factory for the torch-module extractor test: 4 features per image."""
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())

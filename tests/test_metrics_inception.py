@@ -16,6 +16,17 @@ from usbench.metrics.extractors import INCEPTION_WEIGHTS, InceptionExtractor
 from usbench.metrics.features import FeatureStore
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """On the shared 2-core test machine one thread is faster than two contending ones."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     return make_random_inception_weights(tmp_path_factory.mktemp("w") / "random-inception.pth")
@@ -24,10 +35,10 @@ def weights(tmp_path_factory):
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("sets")
-    a = write_set(root / "a", make_images(16, seed=1))
+    a = write_set(root / "a", make_images(12, seed=1))
     rng = np.random.default_rng(9)
     b = write_set(root / "b", [np.clip(im.astype(int) + rng.integers(-30, 30, im.shape), 0, 255).astype(np.uint8)
-                               for im in make_images(16, seed=2)])
+                               for im in make_images(12, seed=2)])
     return a, b
 
 

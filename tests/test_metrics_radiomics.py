@@ -23,14 +23,14 @@ def pyradiomics_features(img: np.ndarray, mask: np.ndarray, bin_width: float) ->
     radiomics = pytest.importorskip(
         "radiomics", reason="pyradiomics is not installed (pip install numpy versioneer && "
                             "pip install --no-build-isolation pyradiomics)")
-    from radiomics import firstorder, glcm, ngtdm
+    from radiomics import firstorder, glcm, glrlm, glszm, ngtdm
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     si = sitk.JoinSeries(sitk.GetImageFromArray(img))
     sm = sitk.JoinSeries(sitk.GetImageFromArray(mask.astype(np.int32)))
     out = {}
     for cls, prefix in ((firstorder.RadiomicsFirstOrder, "firstorder"), (glcm.RadiomicsGLCM, "glcm"),
-                        (ngtdm.RadiomicsNGTDM, "ngtdm")):
+                        (ngtdm.RadiomicsNGTDM, "ngtdm"), (glrlm.RadiomicsGLRLM, "glrlm"), (glszm.RadiomicsGLSZM, "glszm")):
         ext = cls(si, sm, binWidth=bin_width, force2D=True, label=1)
         ext.enableAllFeatures()
         out.update({f"{prefix}_{k}": float(v) for k, v in ext.execute().items()})

@@ -139,7 +139,6 @@ class InceptionExtractor:
             except (RuntimeError, KeyError, ValueError, EOFError) as e:  # not an Inception state dict
                 raise WeightsError(f"{path} is not a torch-fidelity Inception v3 weights file: {str(e).splitlines()[0][:120]}",
                                    f"pass {INCEPTION_WEIGHTS.filename} with {INCEPTION_WEIGHTS.flag}") from None
-            torch.set_grad_enabled(False)
         return self._model
 
     def extract(self, images: Iterable[np.ndarray], n: int) -> np.ndarray:
@@ -148,7 +147,7 @@ class InceptionExtractor:
         model = self.model()
         out = np.empty((n, self.dim), dtype=np.float64)
         i = 0
-        with torch.inference_mode():
+        with torch.no_grad():  # as torch-fidelity's own extraction loop
             for batch in batched(images, self.batch_size):
                 x = gray_batch_to_uint8_rgb(batch).to(self.device)
                 (feats,) = model(x)

@@ -102,7 +102,16 @@ def kid_bootstrap(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, B: int, see
     n1, n2 = len(K11), len(K22)
     d11, d22 = np.diag(K11), np.diag(K22)
     vals = np.empty(B)
-    for b in range(B):
+    from usbench.metrics.frechet import single_blas_thread
+
+    with single_blas_thread():
+        _kid_resamples(vals, rng, K11, K22, K12, d11, d22)
+    return percentile_interval(vals, level)
+
+
+def _kid_resamples(vals, rng, K11, K22, K12, d11, d22):
+    n1, n2 = len(K11), len(K22)
+    for b in range(len(vals)):
         w1, w2 = resample_counts(rng, (n1, n2))
         w1f, w2f = w1.astype(np.float64), w2.astype(np.float64)
         sxx = w1f @ K11 @ w1f - (w1f**2) @ d11
@@ -110,4 +119,3 @@ def kid_bootstrap(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, B: int, see
         pxx = n1 * n1 - (w1f**2).sum()
         pyy = n2 * n2 - (w2f**2).sum()
         vals[b] = sxx / pxx + syy / pyy - 2 * (w1f @ K12 @ w2f) / (n1 * n2)
-    return percentile_interval(vals, level)

@@ -1,4 +1,4 @@
-"""Radiomic features (first-order, GLCM, NGTDM) in vectorised numpy, definitions of pyradiomics.
+"""Radiomic features (first-order, GLCM, NGTDM, GLRLM, GLSZM) in vectorised numpy, pyradiomics definitions.
 
 pyradiomics is the reference implementation but does not pip-install on Python >= 3.10 without
 ``--no-build-isolation``; this module computes the same features with numpy/scipy only and is
@@ -7,10 +7,11 @@ where pyradiomics is absent).
 
 Settings (fixed, recorded in the fingerprint): the original 8-bit image, no resampling, no
 intensity normalisation, fixed bin width ``bin_width`` (8 → at most 32 grey levels), 2-D GLCM at
-distance 1 over 4 angles, symmetric, features averaged over angles; NGTDM over the 8-neighbourhood.
-Everything inside ``mask`` (whole image by default). Compared with FRD v1's pyradiomics
-configuration this leaves out the LoG and wavelet image types, GLRLM/GLSZM and the per-image
-z-score normalisation (which would hide global brightness/contrast errors of a generator).
+distance 1 over 4 angles, symmetric, features averaged over angles; GLRLM over the same 4
+angles; GLSZM with 8-connected zones; NGTDM over the 8-neighbourhood. Everything inside ``mask``
+(whole image by default). Compared with FRD v1's pyradiomics configuration this leaves out the
+LoG and wavelet image types, GLDM and the per-image z-score normalisation (which would hide
+global brightness/contrast errors of a generator).
 """
 
 from __future__ import annotations
@@ -30,7 +31,18 @@ GLCM = ["Autocorrelation", "JointAverage", "ClusterProminence", "ClusterShade", 
         "Correlation", "DifferenceAverage", "DifferenceEntropy", "DifferenceVariance", "JointEnergy", "JointEntropy",
         "Imc1", "Imc2", "Idm", "Idmn", "Id", "Idn", "InverseVariance", "MaximumProbability", "SumEntropy", "SumSquares"]
 NGTDM = ["Coarseness", "Contrast", "Busyness", "Complexity", "Strength"]
-FEATURE_NAMES = ([f"firstorder_{n}" for n in FIRSTORDER] + [f"glcm_{n}" for n in GLCM] + [f"ngtdm_{n}" for n in NGTDM])
+GLRLM = ["ShortRunEmphasis", "LongRunEmphasis", "GrayLevelNonUniformity", "GrayLevelNonUniformityNormalized",
+         "RunLengthNonUniformity", "RunLengthNonUniformityNormalized", "RunPercentage", "GrayLevelVariance",
+         "RunVariance", "RunEntropy", "LowGrayLevelRunEmphasis", "HighGrayLevelRunEmphasis",
+         "ShortRunLowGrayLevelEmphasis", "ShortRunHighGrayLevelEmphasis", "LongRunLowGrayLevelEmphasis",
+         "LongRunHighGrayLevelEmphasis"]
+GLSZM = ["SmallAreaEmphasis", "LargeAreaEmphasis", "GrayLevelNonUniformity", "GrayLevelNonUniformityNormalized",
+         "SizeZoneNonUniformity", "SizeZoneNonUniformityNormalized", "ZonePercentage", "GrayLevelVariance",
+         "ZoneVariance", "ZoneEntropy", "LowGrayLevelZoneEmphasis", "HighGrayLevelZoneEmphasis",
+         "SmallAreaLowGrayLevelEmphasis", "SmallAreaHighGrayLevelEmphasis", "LargeAreaLowGrayLevelEmphasis",
+         "LargeAreaHighGrayLevelEmphasis"]
+FEATURE_NAMES = ([f"firstorder_{n}" for n in FIRSTORDER] + [f"glcm_{n}" for n in GLCM] + [f"ngtdm_{n}" for n in NGTDM]
+                 + [f"glrlm_{n}" for n in GLRLM] + [f"glszm_{n}" for n in GLSZM])
 
 
 def discretize(values: np.ndarray, bin_width: float) -> np.ndarray:
@@ -43,8 +55,8 @@ def firstorder_features(x: np.ndarray, levels: np.ndarray, shift: float = 0.0) -
     """The first-order features of pyradiomics (pixel spacing 1) on the ROI values ``x``."""
     x = x.astype(np.float64)
     n = x.size
-    _, counts = np.unique(levels, return_counts=True)
-    p = counts / n
+    counts = np.bincount(levels)
+    p = counts[counts > 0] / n
     mean = x.mean()
     dev = x - mean
     m2 = np.mean(dev**2)
@@ -165,6 +177,107 @@ def ngtdm_features(L: np.ndarray, M: np.ndarray) -> list[float]:
     return [coarse, contrast, busy, complexity, strength]
 
 
+def size_matrix_features(P: np.ndarray, g: np.ndarray, Np: float) -> list[float]:
+    """The 16 features shared by GLRLM and GLSZM from a (grey level × run/zone size) count matrix.
+
+    ``g``: the grey levels of the rows; columns are sizes 1, 2, …; ``Np``: pixels in the ROI.
+    """
+    j = np.arange(1, P.shape[1] + 1, dtype=np.float64)[None, :]
+    i = g.astype(np.float64)[:, None]
+    Nz = P.sum()
+    pg, pr = P.sum(1), P.sum(0)
+    p = P / Nz
+    pgn, prn = p.sum(1), p.sum(0)
+    ui, uj = (pgn * g).sum(), (prn * j[0]).sum()
+    return [
+        (pr / j[0] ** 2).sum() / Nz, (pr * j[0] ** 2).sum() / Nz, (pg**2).sum() / Nz, (pg**2).sum() / Nz**2,
+        (pr**2).sum() / Nz, (pr**2).sum() / Nz**2, Nz / Np, (pgn * (g - ui) ** 2).sum(), (prn * (j[0] - uj) ** 2).sum(),
+        -(p * np.log2(p + EPS)).sum(), (pg / g**2).sum() / Nz, (pg * g**2).sum() / Nz, (P / (i**2 * j**2)).sum() / Nz,
+        (P * i**2 / j**2).sum() / Nz, (P * j**2 / i**2).sum() / Nz, (P * i**2 * j**2).sum() / Nz,
+    ]
+
+
+def _runs_1d(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(level, length) of the runs of equal values in ``seq``; level 0 (outside the ROI) dropped."""
+    change = np.flatnonzero(np.diff(seq)) + 1
+    starts = np.concatenate([[0], change])
+    lengths = np.diff(np.concatenate([starts, [len(seq)]]))
+    levels = seq[starts]
+    keep = levels > 0
+    return levels[keep], lengths[keep]
+
+
+def _lines(A: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """All lines of ``A`` along a direction as one 1-D array, lines separated by at least one 0.
+
+    Diagonals are read as the columns of a sheared copy (row r shifted by h − 1 − r), so no
+    Python loop over diagonals is needed.
+    """
+    h, w = A.shape
+    if (dy, dx) == (0, 1):
+        S = A
+    elif (dy, dx) == (1, 0):
+        S = A.T
+    else:
+        B = A if dx == 1 else A[:, ::-1]
+        sheared = np.zeros((h, w + h - 1), A.dtype)
+        rows = np.arange(h)[:, None]
+        sheared[rows, np.arange(w)[None, :] + (h - 1 - rows)] = B
+        S = sheared.T
+    return np.pad(S, ((0, 0), (0, 1))).ravel()
+
+
+def glrlm_features(L: np.ndarray, M: np.ndarray) -> list[float]:
+    """pyradiomics GLRLM features (4 angles in 2-D, averaged over angles)."""
+    A = np.where(M, L, 0)
+    present = np.unique(L[M])
+    index = np.zeros(int(present.max()) + 1, np.int64)
+    index[present] = np.arange(len(present))
+    Np = float(M.sum())
+    per_angle = []
+    for dy, dx in OFFSETS_2D:
+        lv, ln = _runs_1d(_lines(A, dy, dx))
+        width = int(ln.max())
+        P = np.bincount(index[lv] * width + ln - 1, minlength=len(present) * width).reshape(len(present), width).astype(np.float64)
+        per_angle.append(_drop_empty_and_score(P, present, Np))
+    return [float(v) for v in np.mean(np.array(per_angle), axis=0)]
+
+
+def _drop_empty_and_score(P: np.ndarray, g: np.ndarray, Np: float) -> list[float]:
+    rows = P.sum(1) > 0
+    P, g = P[rows], g[rows]
+    sizes = np.arange(1, P.shape[1] + 1)
+    cols = P.sum(0) > 0
+    # size columns that never occur are dropped like pyradiomics does, keeping the true sizes
+    return size_matrix_features_sizes(P[:, cols], g, sizes[cols], Np)
+
+
+def size_matrix_features_sizes(P: np.ndarray, g: np.ndarray, sizes: np.ndarray, Np: float) -> list[float]:
+    """:func:`size_matrix_features` for a matrix whose columns are the given ``sizes``."""
+    full = np.zeros((P.shape[0], int(sizes.max())))
+    full[:, sizes - 1] = P
+    return size_matrix_features(full, g, Np)
+
+
+def glszm_features(L: np.ndarray, M: np.ndarray) -> list[float]:
+    """pyradiomics GLSZM features: zones are 8-connected regions of one grey level."""
+    from skimage.measure import label
+
+    present = np.unique(L[M])
+    index = np.zeros(int(present.max()) + 1, np.int64)
+    index[present] = np.arange(len(present))
+    A = np.where(M, L, 0)
+    lab = label(A, background=0, connectivity=2)  # neighbours of equal value form one zone
+    flat = lab.ravel()
+    sizes = np.bincount(flat)[1:]
+    first = np.zeros(len(sizes) + 1, np.int64)
+    first[flat[::-1]] = np.arange(flat.size)[::-1]  # one pixel of every zone → its grey level
+    lv = index[A.ravel()[first[1:]]]
+    width = int(sizes.max())
+    P = np.bincount(lv * width + sizes - 1, minlength=len(present) * width).reshape(len(present), width).astype(np.float64)
+    return _drop_empty_and_score(P, present, float(M.sum()))
+
+
 def radiomic_features(image: np.ndarray, mask: np.ndarray | None = None, bin_width: float = 8.0,
                       shift: float = 0.0) -> np.ndarray:
     """The :data:`FEATURE_NAMES` vector of one 2-D image inside ``mask`` (whole image by default).
@@ -185,7 +298,8 @@ def radiomic_features(image: np.ndarray, mask: np.ndarray | None = None, bin_wid
     x = img[M].astype(np.float64)
     L = np.zeros(img.shape, np.int64)
     L[M] = discretize(x, bin_width)
-    return np.array(firstorder_features(x, L[M], shift) + glcm_features(L, M) + ngtdm_features(L, M), dtype=np.float64)
+    return np.array(firstorder_features(x, L[M], shift) + glcm_features(L, M) + ngtdm_features(L, M)
+                    + glrlm_features(L, M) + glszm_features(L, M), dtype=np.float64)
 
 
 class RadiomicsExtractor:
@@ -211,7 +325,7 @@ class RadiomicsExtractor:
         return cls(**options)
 
     def fingerprint(self) -> str:
-        return f"radiomics-v1|original|binwidth={self.bin_width}|firstorder+glcm+ngtdm|{len(FEATURE_NAMES)}"
+        return f"radiomics-v1|original|binwidth={self.bin_width}|firstorder+glcm+ngtdm+glrlm+glszm|{len(FEATURE_NAMES)}"
 
     def provenance(self) -> dict[str, Any]:
         return {"extractor": self.name, "bin_width": self.bin_width, "features": len(FEATURE_NAMES)}
