@@ -248,6 +248,7 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
     subsets = ["all"] + [l for l in generated.labels if l in reference.labels]
     features.register(generated, reference, train, heldout)
     wanted: list[str] = []
+    skipped_now: dict[str, list[str]] = {}  # reason -> metrics, so one missing file is said once
     for spec in specs:
         metric = METRICS.get(spec.name).from_config(dict(spec.config))
         for subset in subsets:
@@ -280,7 +281,7 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
                     raise
                 entry["skipped"] = str(err)
                 if subset == "all":
-                    log(f"skipped {spec.label}: {err}")
+                    skipped_now.setdefault(str(err), []).append(spec.label)
             entry["seconds"] = round(time.perf_counter() - t0, 3)
             entries[key] = entry
             if store_path is not None:
@@ -289,6 +290,8 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
                 atomic_write_text(store_path, json.dumps(store, indent=1))  # after each: a kill loses one metric at most
             if "skipped" in entry and subset == "all":
                 break  # a metric that cannot run overall cannot run per label either
+    for reason, names in skipped_now.items():
+        log(f"skipped {', '.join(names)}: {reason}")
     return {k: entries[k] for k in wanted if k in entries}
 
 
