@@ -27,7 +27,7 @@ ID_COLUMNS = ["run_id", "generator", "subset", "reference", "n_generated", "n_re
 METRIC_ORDER = [
     "fid", "fd_inf", "kid", "precision", "recall", "density", "coverage", "frd",
     "fid_radiomics", "kid_radiomics", "precision_radiomics", "recall_radiomics", "density_radiomics", "coverage_radiomics",
-    "ms_ssim_diversity", "lpips_diversity", "memorization", "auth_pct",
+    "ms_ssim_diversity", "lpips_diversity", "memorization", "memorization_ncc", "authpct",
     "mask_dice", "mask_hd95", "mask_dice_ratio", "lesion_presence",
 ]
 PROVENANCE_COLUMNS = [

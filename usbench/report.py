@@ -64,6 +64,54 @@ def metric_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | N
     return path
 
 
+def closest_pairs_figure(run: Any, train: ImageSet, path: Path, k: int = 4, size: int = 96) -> Path | None:
+    """The ``k`` generated images closest to a training image (memorization), each beside its neighbour."""
+    from PIL import Image
+
+    pairs = []
+    for entry in getattr(run, "metrics", {}).values():
+        if entry.get("metric") == "memorization" and entry.get("subset") == "all":
+            for r in entry.get("results", []):
+                if r["name"] == "memorization-ncc":
+                    pairs = r["details"].get("closest_pairs", [])
+    if not pairs or train is None:
+        return None
+    gen_by_id = {r.id: r for r in run.images.records}
+    train_by_id = {r.id: r for r in train.records}
+    tiles = []
+    for gid, tid, _sim in pairs[:k]:
+        if gid in gen_by_id and tid in train_by_id:
+            g = run.images.load_image(gen_by_id[gid], size)
+            t = train.load_image(train_by_id[tid], size)
+            tiles.append(np.concatenate([np.pad(g, 2, constant_values=255), np.pad(t, 2, constant_values=255)], axis=1))
+    if not tiles:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(tiles, axis=0)).save(path)
+    return path
+
+
+def human_section(rows: list[dict[str, Any]], fig_dir: Path) -> list[str]:
+    """Spearman correlation of each automated metric with the readers' fool rate, with scatter plots."""
+    if not any(r.get("reader_fool_rate") not in (None, "") for r in rows):
+        return []
+    from usbench.reader_study.analysis import scatter_metric_vs_human, spearman_vs_metrics
+
+    overall = [r for r in rows if r["subset"] == "all"]
+    metrics = [c for c in leaderboard.summary_columns(rows)
+               if c not in ("generator", "subset", "n_generated") and not c.startswith(("reader_", "utility_"))]
+    parts = ["<h2>Automated metrics vs human realism</h2><p>Spearman correlation across generators between each "
+             "metric and the readers' fool rate (share of synthetic images rated real).</p><table><tr><th>metric</th>"
+             "<th>rho</th><th>p</th><th>generators</th></tr>"]
+    for c in spearman_vs_metrics(overall, metrics):
+        parts.append(f"<tr><td>{html.escape(c['metric'])}</td><td>{c['rho']:.3f}</td><td>{c['p']:.3g}</td><td>{c['n']}</td></tr>")
+    parts.append("</table>")
+    for m in metrics:
+        p = scatter_metric_vs_human(overall, m, fig_dir / f"human_vs_{m}.png", label_column="generator")
+        parts.append(f'<img src="figures/{p.name}" alt="{html.escape(m)} vs fool rate" style="max-width:32%">')
+    return parts
+
+
 def write_report(bench: Any, rows: list[dict[str, Any]], out: Path) -> Path:
     out = Path(out)
     fig_dir = out / "figures"
@@ -89,6 +137,12 @@ def write_report(bench: Any, rows: list[dict[str, Any]], out: Path) -> Path:
         sample_grid(run.images, fig_dir / name, seed=bench.config.seed)
         parts.append(f"<h3>{html.escape(run.generator)} <small>({html.escape(run.run_id)})</small></h3>"
                      f'<img src="figures/{name}" alt="{html.escape(run.generator)} samples">')
+    parts.extend(human_section(rows, fig_dir))
+    for run in getattr(bench, "runs", []):
+        p = closest_pairs_figure(run, bench.train, fig_dir / f"closest_{run.run_id}.png")
+        if p:
+            parts.append(f"<h3>Closest to a training image: {html.escape(run.generator)}</h3><p>Generated (left) "
+                         f"and its nearest training image by pixel NCC (right).</p><img src=\"figures/{p.name}\">")
     skipped = sorted({s for r in rows if r["subset"] == "all" for s in r.get("skipped", "").split("; ") if s})
     if skipped:
         parts.append("<h2>Skipped metrics</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in skipped) + "</ul>")
