@@ -146,10 +146,10 @@ def test_fid_when_n_below_d_equals_a_40_digit_reference():
     mp = pytest.importorskip("mpmath")
     mp.mp.dps = 40
     rng = np.random.default_rng(0)
-    n, d = 16, 48
-    basis = rng.normal(size=(10, d))
-    X1 = np.abs(rng.normal(size=(n, 10)) @ basis + 0.3 * rng.normal(size=(n, d)))
-    X2 = np.abs(rng.normal(size=(n, 10)) @ basis + 0.3 * rng.normal(size=(n, d)) + 0.05)
+    n, d = 12, 32
+    basis = rng.normal(size=(8, d))
+    X1 = np.abs(rng.normal(size=(n, 8)) @ basis + 0.3 * rng.normal(size=(n, d)))
+    X2 = np.abs(rng.normal(size=(n, 8)) @ basis + 0.3 * rng.normal(size=(n, d)) + 0.05)
 
     def centred(X):
         M = mp.matrix(X.tolist())
