@@ -14,7 +14,6 @@ of scales s that torchmetrics accepts is used with the first s weights renormali
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
