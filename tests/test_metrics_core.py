@@ -163,3 +163,13 @@ def test_fid_when_n_below_d_equals_a_40_digit_reference():
     exact = float(mp.fsum((a - b) ** 2 for a, b in zip(m1, m2)) + tr(C1) + tr(C2) - 2 * nuclear)
     assert frechet_distance_from_features(X1, X2) == pytest.approx(exact, rel=1e-12)
     assert abs(tf_fid(X1, X2) - exact) / exact > 1e-12  # why the nuclear route exists
+
+
+def test_kid_per_subset_kernels_equal_the_gram_route():
+    from usbench.metrics.kid import kid_by_subsets
+
+    rng = np.random.default_rng(11)
+    X1, X2 = correlated(rng, 90, 6, shift=0.3), correlated(rng, 80, 6)
+    a = kid_from_features(X1, X2, n_subsets=7, subset_size=40, seed=3)
+    b = kid_by_subsets(X1, X2, 7, 40, 3)
+    assert a[0] == pytest.approx(b[0], rel=1e-10) and a[1] == pytest.approx(b[1], rel=1e-10)

@@ -17,7 +17,7 @@ from usbench.generators.base import config_from_dict
 from usbench.metrics.base import MetricContext, MetricResult
 from usbench.metrics.common import feature_pair, make_result, provenance
 from usbench.metrics.frechet import bootstrap_frechet, fd_infinity, frechet_distance_from_features
-from usbench.metrics.kid import kernel_grams, kid_bootstrap, kid_from_grams
+from usbench.metrics.kid import GRAM_LIMIT, kernel_grams, kid_bootstrap, kid_by_subsets, kid_from_grams
 from usbench.metrics.prdc import prdc_bootstrap, prdc_indicators
 
 
@@ -73,7 +73,7 @@ class FID(_FeatureMetric):
         gen, ref, norm = self.features(ctx, self.min_images)
         n1, n2, d = len(gen), len(ref), gen.shape[1]
         value = frechet_distance_from_features(gen, ref)
-        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 6000 else "direct"
+        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 4000 else "direct"
         B = ctx.n_bootstrap
         details: dict[str, Any] = {"route": "nuclear" if min(n1, n2) < d else "eigen", "dim": d, **norm,
                                    **provenance(ctx, self.extractor)}
@@ -145,8 +145,17 @@ class KID(_FeatureMetric):
     def compute(self, ctx: MetricContext) -> MetricResult:
         c = self.config
         gen, ref, norm = self.features(ctx, self.min_images)
-        grams = kernel_grams(gen, ref, c.degree, None, c.coef0)
-        value, std, details = kid_from_grams(*grams, n_subsets=c.n_subsets, subset_size=c.subset_size, seed=ctx.seed)
+        if max(len(gen), len(ref)) > GRAM_LIMIT:
+            value, std, details = kid_by_subsets(gen, ref, c.n_subsets, c.subset_size, ctx.seed, c.degree, None, c.coef0)
+            # the interval from a seeded sample of GRAM_LIMIT images per set (n×n kernels would not fit)
+            rng = np.random.default_rng(ctx.seed)
+            g = gen[np.sort(rng.choice(len(gen), min(len(gen), GRAM_LIMIT), replace=False))]
+            r = ref[np.sort(rng.choice(len(ref), min(len(ref), GRAM_LIMIT), replace=False))]
+            grams = kernel_grams(g, r, c.degree, None, c.coef0)
+            details["interval_note"] = f"interval from a seeded sample of at most {GRAM_LIMIT} images per set"
+        else:
+            grams = kernel_grams(gen, ref, c.degree, None, c.coef0)
+            value, std, details = kid_from_grams(*grams, n_subsets=c.n_subsets, subset_size=c.subset_size, seed=ctx.seed)
         lo, hi = kid_bootstrap(*grams, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level)
         details.update({"std_over_subsets": std, "kernel": f"poly(degree={c.degree}, gamma=1/d, coef0={c.coef0})",
                         "interval": "bootstrap over images of the all-pairs unbiased MMD² (resampling ties excluded)", **norm,

@@ -171,7 +171,7 @@ def bootstrap_frechet(X1: np.ndarray, X2: np.ndarray, B: int = 1000, seed: int =
     if B <= 0:
         return float("nan"), float("nan"), np.empty(0)
     if route == "auto":
-        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 6000 else "direct"
+        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 4000 else "direct"
     rng = np.random.default_rng(seed)
     vals = np.empty(B)
     if route == "direct":
