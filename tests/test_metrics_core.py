@@ -14,6 +14,15 @@ from usbench.metrics.kid import kid_from_features
 from usbench.metrics.prdc import prdc_from_features
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """Small dense problems on the shared 2-core test machine: one BLAS thread avoids spin contention."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def correlated(rng, n, d, shift=0.0, scale=1.0):
     A = rng.normal(size=(d, d)) / np.sqrt(d)
     return shift + scale * rng.normal(size=(n, d)) @ A + 0.1 * rng.normal(size=(n, d))
