@@ -281,3 +281,22 @@ def test_frd_inside_lesion_masks_sees_a_lesion_only_change(tmp_path):
     no_masks = write_set(tmp_path / "plain", make_images(5, seed=41), "p")
     with pytest.raises(NotEnoughImagesError, match="with a lesion mask"):
         run("frd", {"region": "lesion"}, no_masks, real, store)
+
+
+def test_every_offline_default_runs_and_serialises_to_json(tmp_path):
+    import json
+
+    train = write_set(tmp_path / "train", make_images(12, seed=50), "t")
+    real = write_set(tmp_path / "real", make_images(12, seed=51), "r")
+    gen = write_set(tmp_path / "gen", make_images(12, seed=52), "g")
+    store = FeatureStore(tmp_path / "cache", image_size=SIZE, options={"radiomics": {"workers": 1}})
+    names = []
+    for name, cfg in OFFLINE_DEFAULTS:
+        out = run(name, cfg, gen, real, store, train=train, B=20)
+        for r in out if isinstance(out, list) else [out]:
+            d = json.loads(json.dumps(r.to_dict()))
+            assert MetricResult.from_dict(d).value == pytest.approx(r.value)
+            assert math.isfinite(r.value) and r.n_generated == 12
+            names.append(r.name)
+    assert names == ["frd", "kid", "precision", "recall", "density", "coverage", "ms-ssim-diversity",
+                     "memorization", "memorization-ncc", "authpct"]
