@@ -56,3 +56,26 @@ def tiny_net():
     from torch import nn
 
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def lesion_image(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A textured image with a dark, finely textured elliptical lesion and its mask."""
+    img = textured_image(rng, size).astype(np.float64)
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx = rng.uniform(0.35, 0.65) * size, rng.uniform(0.35, 0.65) * size
+    ry, rx = rng.uniform(0.12, 0.22) * size, rng.uniform(0.15, 0.25) * size
+    mask = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1
+    inner = 50 + 25 * rng.normal(size=(size, size))
+    img[mask] = inner[mask]
+    return np.clip(img, 0, 255).astype(np.uint8), mask
+
+
+def write_masked_set(folder: Path, pairs: list[tuple[np.ndarray, np.ndarray]], prefix: str = "img") -> ImageSet:
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for i, (im, mask) in enumerate(pairs):
+        path, mpath = folder / f"{prefix}{i:04d}.png", folder / f"{prefix}{i:04d}_mask.png"
+        write_png(path, im)
+        write_png(mpath, mask)
+        records.append(ImageRecord(id=f"{prefix}{i:04d}", file=path, mask_file=mpath))
+    return ImageSet(records, name=folder.name, root=folder)

@@ -14,6 +14,15 @@ from usbench.metrics.kid import kid_from_features
 from usbench.metrics.prdc import prdc_from_features
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """Small dense problems on the shared 2-core test machine: one BLAS thread avoids spin contention."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def correlated(rng, n, d, shift=0.0, scale=1.0):
     A = rng.normal(size=(d, d)) / np.sqrt(d)
     return shift + scale * rng.normal(size=(n, d)) @ A + 0.1 * rng.normal(size=(n, d))
@@ -138,3 +147,38 @@ def test_too_few_rows_are_refused_with_the_minimum():
         frechet_distance_from_features(np.ones((1, 3)), np.ones((5, 3)))
     with pytest.raises(NotEnoughImagesError, match="more than 5"):
         prdc_from_features(np.random.rand(5, 3), np.random.rand(20, 3), k=5)
+
+
+def test_fid_when_n_below_d_equals_a_40_digit_reference():
+    """N < d: the exact value in 40-digit arithmetic (mpmath) of the same definition; ours is exact
+    to round-off, torch-fidelity's eigenvalues of the singular d×d product are not."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+    rng = np.random.default_rng(0)
+    n, d = 12, 32
+    basis = rng.normal(size=(8, d))
+    X1 = np.abs(rng.normal(size=(n, 8)) @ basis + 0.3 * rng.normal(size=(n, d)))
+    X2 = np.abs(rng.normal(size=(n, 8)) @ basis + 0.3 * rng.normal(size=(n, d)) + 0.05)
+
+    def centred(X):
+        M = mp.matrix(X.tolist())
+        mu = [mp.fsum(M[i, j] for i in range(n)) / n for j in range(d)]
+        return mp.matrix([[M[i, j] - mu[j] for j in range(d)] for i in range(n)]), mu
+
+    C1, m1 = centred(X1)
+    C2, m2 = centred(X2)
+    nuclear = mp.fsum(mp.svd_r(C1 * C2.T / (n - 1), compute_uv=False))
+    tr = lambda C: mp.fsum(C[i, j] ** 2 for i in range(n) for j in range(d)) / (n - 1)  # noqa: E731
+    exact = float(mp.fsum((a - b) ** 2 for a, b in zip(m1, m2)) + tr(C1) + tr(C2) - 2 * nuclear)
+    assert frechet_distance_from_features(X1, X2) == pytest.approx(exact, rel=1e-12)
+    assert abs(tf_fid(X1, X2) - exact) / exact > 1e-12  # why the nuclear route exists
+
+
+def test_kid_per_subset_kernels_equal_the_gram_route():
+    from usbench.metrics.kid import kid_by_subsets
+
+    rng = np.random.default_rng(11)
+    X1, X2 = correlated(rng, 90, 6, shift=0.3), correlated(rng, 80, 6)
+    a = kid_from_features(X1, X2, n_subsets=7, subset_size=40, seed=3)
+    b = kid_by_subsets(X1, X2, 7, 40, 3)
+    assert a[0] == pytest.approx(b[0], rel=1e-10) and a[1] == pytest.approx(b[1], rel=1e-10)

@@ -255,3 +255,48 @@ def test_torch_module_and_dinov2_config_errors(tmp_path):
         EXTRACTORS.get("torch-module").from_config({})
     with pytest.raises(WeightsError, match="dinov2"):
         EXTRACTORS.get("dinov2").from_config({"weights": str(tmp_path / "missing-dinov2")}).fingerprint()
+
+
+def test_frd_inside_lesion_masks_sees_a_lesion_only_change(tmp_path):
+    from scipy.ndimage import gaussian_filter
+
+    from _metrics_fixtures import lesion_image, write_masked_set
+
+    rng = np.random.default_rng(40)
+    real = write_masked_set(tmp_path / "real", [lesion_image(rng) for _ in range(40)], "r")
+    held_pairs = [lesion_image(rng) for _ in range(40)]
+    held = write_masked_set(tmp_path / "held", held_pairs, "h")
+    smoothed = []
+    for im, mask in held_pairs:  # the lesion's texture smoothed away, the rest untouched
+        out = im.copy()
+        out[mask] = np.clip(gaussian_filter(im.astype(float), 2.0)[mask], 0, 255).astype(np.uint8)
+        smoothed.append((out, mask))
+    changed = write_masked_set(tmp_path / "changed", smoothed, "c")
+    store = FeatureStore(None, image_size=SIZE, options={"radiomics": {"workers": 1}})
+    lesion = {name: run("frd", {"region": "lesion"}, s, real, store) for name, s in (("held", held), ("changed", changed))}
+    whole = {name: run("frd", {}, s, real, store).value for name, s in (("held", held), ("changed", changed))}
+    assert lesion["changed"].value - lesion["held"].value > whole["changed"] - whole["held"]
+    assert lesion["changed"].value > lesion["held"].value + 1.0
+    assert lesion["held"].details["n_generated_with_mask"] == 40 and lesion["held"].n_generated == 40
+    no_masks = write_set(tmp_path / "plain", make_images(5, seed=41), "p")
+    with pytest.raises(NotEnoughImagesError, match="with a lesion mask"):
+        run("frd", {"region": "lesion"}, no_masks, real, store)
+
+
+def test_every_offline_default_runs_and_serialises_to_json(tmp_path):
+    import json
+
+    train = write_set(tmp_path / "train", make_images(12, seed=50), "t")
+    real = write_set(tmp_path / "real", make_images(12, seed=51), "r")
+    gen = write_set(tmp_path / "gen", make_images(12, seed=52), "g")
+    store = FeatureStore(tmp_path / "cache", image_size=SIZE, options={"radiomics": {"workers": 1}})
+    names = []
+    for name, cfg in OFFLINE_DEFAULTS:
+        out = run(name, cfg, gen, real, store, train=train, B=20)
+        for r in out if isinstance(out, list) else [out]:
+            d = json.loads(json.dumps(r.to_dict()))
+            assert MetricResult.from_dict(d).value == pytest.approx(r.value)
+            assert math.isfinite(r.value) and r.n_generated == 12
+            names.append(r.name)
+    assert names == ["frd", "kid", "precision", "recall", "density", "coverage", "ms-ssim-diversity",
+                     "memorization", "memorization-ncc", "authpct"]

@@ -14,10 +14,10 @@ import numpy as np
 
 from usbench.errors import ConfigError
 from usbench.generators.base import config_from_dict
-from usbench.metrics.base import MetricContext, MetricResult
+from usbench.metrics.base import MetricContext, MetricResult, require_images
 from usbench.metrics.common import feature_pair, make_result, provenance
-from usbench.metrics.frechet import bootstrap_frechet, fd_infinity, frechet_distance_from_features
-from usbench.metrics.kid import kernel_grams, kid_bootstrap, kid_from_grams
+from usbench.metrics.frechet import bootstrap_frechet, check_features, fd_infinity, frechet_distance_from_features
+from usbench.metrics.kid import GRAM_LIMIT, kernel_grams, kid_bootstrap, kid_by_subsets, kid_from_grams
 from usbench.metrics.prdc import prdc_bootstrap, prdc_indicators
 
 
@@ -73,7 +73,7 @@ class FID(_FeatureMetric):
         gen, ref, norm = self.features(ctx, self.min_images)
         n1, n2, d = len(gen), len(ref), gen.shape[1]
         value = frechet_distance_from_features(gen, ref)
-        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 6000 else "direct"
+        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 4000 else "direct"
         B = ctx.n_bootstrap
         details: dict[str, Any] = {"route": "nuclear" if min(n1, n2) < d else "eigen", "dim": d, **norm,
                                    **provenance(ctx, self.extractor)}
@@ -145,8 +145,17 @@ class KID(_FeatureMetric):
     def compute(self, ctx: MetricContext) -> MetricResult:
         c = self.config
         gen, ref, norm = self.features(ctx, self.min_images)
-        grams = kernel_grams(gen, ref, c.degree, None, c.coef0)
-        value, std, details = kid_from_grams(*grams, n_subsets=c.n_subsets, subset_size=c.subset_size, seed=ctx.seed)
+        if max(len(gen), len(ref)) > GRAM_LIMIT:
+            value, std, details = kid_by_subsets(gen, ref, c.n_subsets, c.subset_size, ctx.seed, c.degree, None, c.coef0)
+            # the interval from a seeded sample of GRAM_LIMIT images per set (n×n kernels would not fit)
+            rng = np.random.default_rng(ctx.seed)
+            g = gen[np.sort(rng.choice(len(gen), min(len(gen), GRAM_LIMIT), replace=False))]
+            r = ref[np.sort(rng.choice(len(ref), min(len(ref), GRAM_LIMIT), replace=False))]
+            grams = kernel_grams(g, r, c.degree, None, c.coef0)
+            details["interval_note"] = f"interval from a seeded sample of at most {GRAM_LIMIT} images per set"
+        else:
+            grams = kernel_grams(gen, ref, c.degree, None, c.coef0)
+            value, std, details = kid_from_grams(*grams, n_subsets=c.n_subsets, subset_size=c.subset_size, seed=ctx.seed)
         lo, hi = kid_bootstrap(*grams, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level)
         details.update({"std_over_subsets": std, "kernel": f"poly(degree={c.degree}, gamma=1/d, coef0={c.coef0})",
                         "interval": "bootstrap over images of the all-pairs unbiased MMD² (resampling ties excluded)", **norm,
@@ -187,6 +196,31 @@ class PRDC(_FeatureMetric):
 @dataclass
 class FrdConfig:
     extractor: str = "radiomics"
+    region: str = "image"  # "image": whole image (cached features); "lesion": inside the lesion masks
+    bin_width: float = 8.0  # for region = "lesion" (the whole-image features use the extractor's own)
+
+
+_LESION_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def lesion_features(imageset, size: int, bin_width: float) -> tuple[np.ndarray, list[int]]:
+    """Radiomic features inside each record's lesion mask (records without a non-empty mask are
+    skipped); returns (features, indices of the records used). Memoised per file and size."""
+    from usbench.metrics.radiomics import radiomic_features
+
+    rows, used = [], []
+    for i, rec in enumerate(imageset.records):
+        if rec.mask_file is None:
+            continue
+        key = (str(rec.file), str(rec.mask_file), tuple(imageset.extra_masks.get(rec.id, ())), size, bin_width)
+        if key not in _LESION_CACHE:
+            mask = imageset.load_mask(rec, size)
+            if mask is None or mask.sum() < 2:
+                continue
+            _LESION_CACHE[key] = radiomic_features(imageset.load_image(rec, size), mask, bin_width)
+        rows.append(_LESION_CACHE[key])
+        used.append(i)
+    return (np.array(rows) if rows else np.empty((0, 0))), used
 
 
 def frd_normalize(gen: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -219,7 +253,10 @@ def frd_from_features(gen: np.ndarray, ref: np.ndarray) -> float:
 
 class FRD(_FeatureMetric):
     """Fréchet Radiomic Distance, FRD v1 convention of frd-score: z-score against the real set,
-    then ln of the Fréchet distance d² (the log of the squared distance, not of its square root)."""
+    then ln of the Fréchet distance d² (the log of the squared distance, not of its square root).
+
+    ``region = "lesion"``: radiomic features inside the lesion masks instead of the whole image,
+    over the records that have a non-empty mask (counts in the details)."""
 
     name = "frd"
     extractor = "radiomics"  # default; the config key extractor overrides it per instance
@@ -227,7 +264,19 @@ class FRD(_FeatureMetric):
     min_images = 3
 
     def compute(self, ctx: MetricContext) -> MetricResult:
-        gen, ref = feature_pair(ctx, self.extractor, self.name, self.min_images)
+        region: dict[str, Any] = {"region": self.config.region}
+        if self.config.region == "lesion":
+            gen, gi = lesion_features(ctx.generated, ctx.image_size, self.config.bin_width)
+            ref, ri = lesion_features(ctx.reference, ctx.image_size, self.config.bin_width)
+            require_images(f"{self.name} (region = lesion)", len(gi), self.min_images, "generated images with a lesion mask among")
+            require_images(f"{self.name} (region = lesion)", len(ri), self.min_images, "reference images with a lesion mask among")
+            gen = check_features(gen, f"lesion radiomics of {ctx.generated.name}")
+            ref = check_features(ref, f"lesion radiomics of {ctx.reference.name}")
+            region.update({"n_generated_with_mask": len(gi), "n_reference_with_mask": len(ri), "bin_width": self.config.bin_width})
+        elif self.config.region == "image":
+            gen, ref = feature_pair(ctx, self.extractor, self.name, self.min_images)
+        else:
+            raise ConfigError(f"metric frd: region must be image or lesion, got {self.config.region!r}", "fix the metric config")
         g, r, dropped = frd_normalize(gen, ref)
         fd = frechet_distance_from_features(g, r)
         value = math.log(max(fd, FRD_FLOOR))
@@ -236,5 +285,11 @@ class FRD(_FeatureMetric):
         details = {"frechet_distance": fd, "convention": "FRD v1: ln(d²), features z-scored with the reference mean/std",
                    "features_used": g.shape[1], "features_dropped": dropped,
                    "interval": "percentile bootstrap over images of d², re-centred on the estimate, then ln; normalisation from the full reference set held fixed",
-                   **provenance(ctx, self.extractor)}
-        return make_result(self.name, value, ci, ctx, self.higher_is_better, details)
+                   **region, **(provenance(ctx, self.extractor) if self.config.region == "image" else {})}
+        return make_result(self.name, value, ci, ctx, self.higher_is_better, details, n_generated=len(g), n_reference=len(r))
+
+    def __init__(self, config: FrdConfig):
+        super().__init__(config)
+        if config.region == "lesion":  # pixels and masks, no cached extractor features
+            self.needs = frozenset({"images", "masks"})
+            self.extractor = None

@@ -14,7 +14,6 @@ of scales s that torchmetrics accepts is used with the first s weights renormali
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,7 +23,7 @@ from usbench.errors import InputError, WeightsError
 from usbench.generators.base import config_from_dict
 from usbench.metrics.base import MetricContext, MetricResult, require_images
 from usbench.metrics.bootstrap import bootstrap
-from usbench.metrics.common import make_result
+from usbench.metrics.common import make_result, torch_threads
 from usbench.weights import WeightsSpec, resolve_weights
 
 MSSSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -62,9 +61,10 @@ def pairwise_msssim(images: np.ndarray, pairs: np.ndarray, batch: int = 32) -> n
     betas = msssim_betas(min(images.shape[1:]))
     t = torch.from_numpy(images.astype(np.float32))[:, None]
     out = []
-    for s in range(0, len(pairs), batch):
-        p = pairs[s:s + batch]
-        out.append(msssim(t[p[:, 0]], t[p[:, 1]], data_range=255.0, betas=betas, reduction="none").numpy())
+    with torch_threads(1):
+        for s in range(0, len(pairs), batch):
+            p = pairs[s:s + batch]
+            out.append(msssim(t[p[:, 0]], t[p[:, 1]], data_range=255.0, betas=betas, reduction="none").numpy())
     return np.concatenate(out) if out else np.empty(0)
 
 

@@ -164,14 +164,14 @@ def bootstrap_frechet(X1: np.ndarray, X2: np.ndarray, B: int = 1000, seed: int =
     and tr √(Σ1Σ2) is the sum of the square roots of the eigenvalues of C Cᵀ (about 0.63·n wide).
     ``route="direct"`` recomputes :func:`frechet_distance_from_features` on each resample.
     """
-    from usbench.metrics.bootstrap import percentile_interval, resample_counts, resample_indices
+    from usbench.metrics.bootstrap import percentile_interval, resample_indices
 
     X1, X2 = check_features(X1, "generated features"), check_features(X2, "reference features")
     n1, n2, d = X1.shape[0], X2.shape[0], X1.shape[1]
     if B <= 0:
         return float("nan"), float("nan"), np.empty(0)
     if route == "auto":
-        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 6000 else "direct"
+        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 4000 else "direct"
     rng = np.random.default_rng(seed)
     vals = np.empty(B)
     if route == "direct":

@@ -59,10 +59,34 @@ def kid_from_features(X1: np.ndarray, X2: np.ndarray, n_subsets: int = 100, subs
     X1, X2 = check_features(X1, "generated features"), check_features(X2, "reference features")
     if X1.shape[1] != X2.shape[1]:
         raise InputError(f"feature dimensions differ: {X1.shape[1]} vs {X2.shape[1]}", "use the same extractor for both sets")
-    grams = kernel_grams(X1, X2, degree, gamma, coef0)
-    mean, std, details = kid_from_grams(*grams, n_subsets=n_subsets, subset_size=subset_size, seed=seed)
+    if max(len(X1), len(X2)) > GRAM_LIMIT:  # whole-set kernels would not fit: kernels per subset
+        mean, std, details = kid_by_subsets(X1, X2, n_subsets, subset_size, seed, degree, gamma, coef0)
+    else:
+        grams = kernel_grams(X1, X2, degree, gamma, coef0)
+        mean, std, details = kid_from_grams(*grams, n_subsets=n_subsets, subset_size=subset_size, seed=seed)
     details["kernel"] = f"poly(degree={degree}, gamma={'1/d' if gamma is None else gamma}, coef0={coef0})"
     return mean, std, details
+
+
+GRAM_LIMIT = 4000  # rows per set above which n×n kernel matrices are not formed
+
+
+def kid_by_subsets(X1: np.ndarray, X2: np.ndarray, n_subsets: int, subset_size: int, seed: int, degree: int = 3,
+                   gamma: float | None = None, coef0: float = 1.0) -> tuple[float, float, dict]:
+    """KID with kernels computed per subset (large sets); same subsets as :func:`kid_from_grams`."""
+    n1, n2 = len(X1), len(X2)
+    m = min(subset_size, n1, n2)
+    details: dict = {"subset_size": int(m), "n_subsets": int(n_subsets), "seed": int(seed)}
+    if m < subset_size:
+        details["subset_size_reduced"] = f"n below subset size {subset_size}: subsets of {m} images used"
+    rng = np.random.RandomState(seed)
+    mmds = np.empty(n_subsets)
+    for s in range(n_subsets):
+        a = X1[rng.choice(n1, m, replace=False)]
+        b = X2[rng.choice(n2, m, replace=False)]
+        k = lambda x, y: polynomial_kernel(x, y, degree, gamma, coef0)  # noqa: E731
+        mmds[s] = mmd2_unbiased(k(a, a), k(a, b), k(b, b))
+    return float(mmds.mean()), float(mmds.std()), details
 
 
 def kernel_grams(X1: np.ndarray, X2: np.ndarray, degree: int = 3, gamma: float | None = None,
