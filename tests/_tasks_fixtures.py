@@ -13,6 +13,8 @@ from scipy.ndimage import gaussian_filter
 
 from usbench.imageset import ImageSet, ImageSetWriter
 
+SHADOW = 0.2  # strength of the posterior shadow under malignant lesions (the cue a classifier can learn)
+
 
 def lesion_mask(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """Empty for normal; an ellipse for benign; an irregular spiky blob for malignant."""
@@ -34,14 +36,18 @@ def lesion_mask(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.hypot(dy, dx) <= radius
 
 
-def render(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Speckle-like tissue (smoothed Rayleigh noise with a depth gradient) with the lesion darker."""
+def render(mask: np.ndarray, rng: np.random.Generator, label: str = "benign") -> np.ndarray:
+    """Speckle-like tissue (smoothed Rayleigh noise with a depth gradient) with the lesion darker;
+    a malignant lesion casts a posterior acoustic shadow (darker tissue below it)."""
     size = mask.shape[0]
     speckle = np.abs(rng.normal(size=mask.shape) + 1j * rng.normal(size=mask.shape))
     speckle = gaussian_filter(speckle, 0.8)
     depth = np.linspace(1.0, 0.75, size)[:, None]
     lesion = gaussian_filter(mask.astype(np.float64), 0.7)
     img = 95 * speckle * depth * (1 - 0.7 * lesion)
+    if label == "malignant":
+        below = np.maximum.accumulate(mask, axis=0) & ~mask
+        img = img * (1 - SHADOW * gaussian_filter(below.astype(np.float64), 1.0))
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -51,7 +57,7 @@ def make_toy_set(out: Path, counts: dict[str, int], size: int = 64, seed: int = 
         for label, n in counts.items():
             for i in range(n):
                 m = lesion_mask(label, size, rng)
-                w.add(f"{label}-{i:03d}", render(m, rng), label=label, mask=m if masks else None)
+                w.add(f"{label}-{i:03d}", render(m, rng, label), label=label, mask=m if masks else None)
     return ImageSet.read(out)
 
 
@@ -63,5 +69,5 @@ def honouring_generator(out: Path, masks: list[np.ndarray], labels: list[str], s
     rng = np.random.default_rng(seed)
     with ImageSetWriter(out, source="toy-generator") as w:
         for i, (m, label) in enumerate(zip(masks, labels)):
-            w.add(f"g{i:04d}", render(m, rng), label=label, mask=condition(m))
+            w.add(f"g{i:04d}", render(m, rng, label), label=label, mask=condition(m))
     return ImageSet.read(out)

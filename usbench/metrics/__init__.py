@@ -7,3 +7,7 @@ METRICS: Registry = Registry("metric", "usbench.metrics")
 EXTRACTORS: Registry = Registry("extractor", "usbench.extractors")
 
 __all__ = ["EXTRACTORS", "METRICS", "Metric", "MetricContext", "MetricResult"]
+
+# task metrics (issue 6)
+METRICS.add_builtin("mask-adherence", "usbench.tasks.adherence:MaskAdherence")
+METRICS.add_builtin("lesion-presence", "usbench.tasks.adherence:LesionPresence")

@@ -98,8 +98,9 @@ def load_arrays(imageset: ImageSet, size: int, need_masks: bool = True) -> tuple
     return images[:, None], np.stack(masks)
 
 
-def _augment(x, y, gen):
+def augment(x, y, gen):
     """Flip left-right, jitter by a small affine (±10°, ±10 % scale, ±8 % shift), gain and gamma.
+    ``y`` (masks, moved with the image) may be None.
 
     No vertical flips: depth runs downwards in B-mode and shadowing falls below a lesion."""
     import torch
@@ -108,7 +109,8 @@ def _augment(x, y, gen):
     b = x.shape[0]
     flip = torch.rand(b, generator=gen) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    y = torch.where(flip[:, None, None, None], y.flip(-1), y)
+    if y is not None:
+        y = torch.where(flip[:, None, None, None], y.flip(-1), y)
     ang = (torch.rand(b, generator=gen) - 0.5) * 2 * math.radians(10)
     scale = 1 + (torch.rand(b, generator=gen) - 0.5) * 0.2
     shift = (torch.rand(b, 2, generator=gen) - 0.5) * 0.16
@@ -116,7 +118,8 @@ def _augment(x, y, gen):
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    y = F.grid_sample(y, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    if y is not None:
+        y = F.grid_sample(y, grid, mode="nearest", padding_mode="zeros", align_corners=False)
     gain = 0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=gen)
     gamma = torch.exp((torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.6)
     x = (x.clamp(0, 1) ** gamma * gain).clamp(0, 1)
@@ -309,7 +312,7 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
             idx = order[i:i + config.batch_size]
             xb, yb = x_tr[idx], y_tr[idx]
             if config.augment:
-                xb, yb = _augment(xb, yb, gen)
+                xb, yb = augment(xb, yb, gen)
             opt.zero_grad()
             loss = loss_fn(net(xb), yb)
             loss.backward()
