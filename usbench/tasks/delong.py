@@ -118,10 +118,11 @@ def delong_contrast(y_true, scores, weights, null: float = 0.0, ci_level: float 
         p = float(2 * norm.sf(abs(est - null) / se))
     else:  # perfectly separated or identical scores: no sampling variance is estimable
         p = 1.0 if est == null else 0.0
-    lo, hi = est - z * se, est + z * se
-    if np.all(w >= 0) and abs(w.sum() - 1) < 1e-12:  # an (average) AUC lives in [0, 1]
-        lo, hi = max(lo, 0.0), min(hi, 1.0)
-    return AucEstimate(est, se, lo, hi, p, int(y.sum()), int((~y).sum()), ci_level)
+    # AUCs live in [0, 1], so the contrast lives in [sum of negative weights, sum of positive weights]
+    # (an AUC in [0, 1], a difference in [-1, 1]); the interval is clipped there, as pROC does for one AUC
+    lo = max(est - z * se, float(w[w < 0].sum()))
+    hi = min(est + z * se, float(w[w > 0].sum()))
+    return AucEstimate(est, float(se), float(lo), float(hi), p, int(y.sum()), int((~y).sum()), ci_level)
 
 
 def delong_auc(y_true, scores, ci_level: float = 0.95) -> AucEstimate:

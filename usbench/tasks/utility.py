@@ -64,9 +64,9 @@ class UtilityConfig:
             self.learning_rate = 3e-3 if self.model == "small-cnn" else 1e-3
 
 
-def _two_class(imageset: ImageSet, what: str) -> ImageSet:
-    sub = imageset.subset([r for r in imageset.records if r.label in ("benign", "malignant")])
-    return sub
+def _two_class(imageset: ImageSet) -> ImageSet:
+    """The benign and malignant images (normal ones play no part in this experiment)."""
+    return imageset.subset([r for r in imageset.records if r.label in ("benign", "malignant")])
 
 
 def resolve_synthetic(path: str | Path) -> ImageSet:
@@ -98,7 +98,7 @@ def run_utility(real: ImageSet, synthetic: ImageSet, config: UtilityConfig | Non
     from usbench.datasets.splits import split as split_set
 
     cfg = config or UtilityConfig()
-    real2 = _two_class(real, "real")
+    real2 = _two_class(real)
     for label in ("benign", "malignant"):
         n = sum(r.label == label for r in real2.records)
         if n < 2:
@@ -110,7 +110,7 @@ def run_utility(real: ImageSet, synthetic: ImageSet, config: UtilityConfig | Non
     _check_both(y_te, "the real test split", "use a larger real set or another split")
     _check_both(y_tr, "the real training split", "use a larger real set or another split")
 
-    synth2 = _two_class(synthetic, "synthetic")
+    synth2 = _two_class(synthetic)
     if len(synth2) == 0:
         raise InputError(f"{synthetic.name} has no benign or malignant images", "the utility experiment needs labelled generated images")
     if cfg.n_synthetic:
