@@ -202,3 +202,15 @@ def test_metrics_are_registered():
     from usbench.tasks.adherence import LesionPresence, MaskAdherence
 
     assert METRICS.get("mask-adherence") is MaskAdherence and METRICS.get("lesion-presence") is LesionPresence
+
+
+def test_changed_weights_are_refused(trained, tmp_path):
+    import shutil
+
+    _, seg_dir, _ = trained
+    copy = tmp_path / "seg"
+    shutil.copytree(seg_dir, copy)
+    data = (copy / "segmenter.pt").read_bytes()
+    (copy / "segmenter.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="sha256.*retrain"):
+        Segmenter.load(copy)

@@ -35,7 +35,7 @@ from usbench.tasks.segmentation_scores import bootstrap_mean, dice_hd95
 from usbench.tasks.segmenter import Segmenter
 
 LESION_LABELS = ("benign", "malignant")
-_PRED_CACHE: dict[tuple, np.ndarray] = {}  # (weights sha256, file, size) -> predicted mask
+_PRED_CACHE: dict[tuple, np.ndarray] = {}  # (weights sha256, file, mtime/size, size) -> predicted mask
 _CACHE_LIMIT = 20000
 
 
@@ -73,11 +73,16 @@ def load_segmenter_for(ctx: MetricContext, cfg: AdherenceConfig, metric: str) ->
     return seg, notes
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    st = Path(path).stat()
+    return st.st_mtime_ns, st.st_size  # a file rewritten in place is segmented again
+
+
 def segment_imageset(seg: Segmenter, imageset: ImageSet, batch_size: int = 16) -> np.ndarray:
     """Bool masks (N, S, S) predicted for every image of the set at the segmenter's size S."""
     size = seg.image_size
     sha = seg.card.get("weights_sha256", id(seg))
-    keys = [(sha, str(r.file), size) for r in imageset.records]
+    keys = [(sha, str(r.file), _stamp(r.file), size) for r in imageset.records]
     todo = [i for i, k in enumerate(keys) if k not in _PRED_CACHE]
     for start in range(0, len(todo), 256):
         chunk = todo[start:start + 256]
