@@ -196,6 +196,10 @@ def test_cli_refuses_reference_without_masks_and_too_small_classes(tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "malignant" in err[0] and "at least 2" in err[0]
     assert not (tmp_path / "s1").exists() or not any((tmp_path / "s1").iterdir())
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["segmenter", "train", "--data", str(tmp_path / "nomask"), "--out", str(tmp_path / "mine")]) == 2
+    assert "holds files but no segmenter card" in capsys.readouterr().err
 
 
 def test_metrics_are_registered():

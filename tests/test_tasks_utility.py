@@ -2,7 +2,6 @@
 and its refusals. The toy classes differ by a posterior shadow under malignant lesions."""
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -154,3 +153,20 @@ def test_cli_bad_inputs_exit_2_with_one_line(data, tmp_path, capsys):
     assert main(["utility", "--real", str(base / "real"), "--synthetic", synth, "--model", "vgg"]) == 2
     assert "unknown classifier" in capsys.readouterr().err
     assert not (tmp_path / "never" / "utility.json").exists()
+
+
+def test_imagenet_weights_are_found_in_the_torch_cache_and_checked(tmp_path, monkeypatch):
+    import os
+
+    import torch
+    from torchvision.models import resnet18
+
+    from usbench.tasks.classifier import RESNET18_IMAGENET, resnet_imagenet_state
+
+    cache = Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    state, info = resnet_imagenet_state(None, required=False)  # nothing there: random init, stated
+    assert state is None and info.init == "random"
+    torch.save(resnet18(weights=None).state_dict(), cache / RESNET18_IMAGENET.filename)  # not torchvision's bytes
+    with pytest.raises(WeightsError, match="starts with f37072fd"):
+        resnet_imagenet_state(None, required=False)

@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from usbench.errors import ConfigError, InputError, NotEnoughImagesError, WeightsError
+from usbench.errors import ConfigError, InputError, NotEnoughImagesError, OutputError, WeightsError
 from usbench.imageset import ImageSet, atomic_write_bytes, atomic_write_text, ensure_writable_dir, sha256_file
 from usbench.tasks.segmentation_scores import dice_hd95
 
@@ -278,6 +278,8 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
 
     config = config or SegmenterConfig()
     out = Path(out).expanduser() if out else default_segmenter_dir()
+    if out.is_dir() and any(out.iterdir()) and not (out / CARD_FILE).is_file():
+        raise OutputError(f"{out} holds files but no segmenter card", "choose an empty or new --out folder")
     with_masks = [r for r in data.records if r.mask_file is not None]
     if not with_masks:
         raise InputError(
