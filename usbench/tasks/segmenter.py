@@ -228,15 +228,26 @@ class Segmenter:
 # training
 
 
-def _validation_split(n: int, labels: Sequence[str], fraction: float, seed: int) -> np.ndarray:
-    """Bool array marking the validation images: ``fraction`` of each label, at least one."""
+def _validation_split(records: Sequence, fraction: float, seed: int) -> np.ndarray:
+    """Bool array marking the validation images: about ``fraction`` of each label (at least one
+    image when a label has two or more), whole patient groups at a time so no patient is on both sides."""
     rng = np.random.default_rng(seed + 7919)
-    val = np.zeros(n, dtype=bool)
-    labels = np.asarray(labels)
-    for label in np.unique(labels):
-        idx = np.flatnonzero(labels == label)
-        k = max(1, round(fraction * len(idx))) if len(idx) > 1 else 0
-        val[rng.choice(idx, size=k, replace=False)] = True
+    val = np.zeros(len(records), dtype=bool)
+    for label in sorted({r.label for r in records}):
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(records):
+            if r.label == label:
+                groups.setdefault(r.group or r.id, []).append(i)
+        if len(groups) < 2:
+            continue
+        target = max(1, round(fraction * sum(len(g) for g in groups.values())))
+        names = sorted(groups)
+        taken = 0
+        for j in rng.permutation(len(names)):
+            val[groups[names[j]]] = True
+            taken += len(groups[names[j]])
+            if taken >= target:
+                break
     return val
 
 
@@ -289,8 +300,7 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
     if len(with_masks) < len(data):
         data = data.subset(with_masks)  # images without any mask file say nothing about lesions
     sp = split_set(data, scheme=config.split, test_fraction=config.test_fraction, seed=config.seed)
-    train_labels = [r.label for r in sp.train.records]
-    val_mask = _validation_split(len(sp.train), train_labels, config.val_fraction, config.seed)
+    val_mask = _validation_split(sp.train.records, config.val_fraction, config.seed)
     if val_mask.sum() < 1 or (~val_mask).sum() < 2:
         raise NotEnoughImagesError(f"{data.name} is too small to hold out a validation part ({len(sp.train)} training images)",
                                    "use a larger reference set")
