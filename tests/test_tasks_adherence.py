@@ -81,6 +81,18 @@ def test_card_records_data_split_and_ceiling(trained):
     np.testing.assert_allclose(dice, [card_dice[r.id] for r in test.records], atol=1e-6)
 
 
+def test_cli_show_prints_the_card(trained, capsys, tmp_path):
+    _, seg_dir, _ = trained
+    capsys.readouterr()
+    assert main(["segmenter", "show", str(seg_dir)]) == 0
+    card = json.loads((seg_dir / "card.json").read_text())
+    out = capsys.readouterr().out
+    assert f"validation Dice {card['validation_dice']:.3f}" in out and f"Dice {card['ceiling']['dice']:.3f}" in out
+    assert main(["segmenter", "show", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "usbench segmenter train" in err[0]
+
+
 def test_generator_honouring_masks_sits_at_the_ceiling(trained):
     _, seg_dir, base = trained
     masks, labels = _masks_and_labels({"normal": 10, "benign": 25, "malignant": 25}, seed=11)

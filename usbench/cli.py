@@ -113,6 +113,27 @@ def segmenter_train(
                f"presence {c['presence']['per_label'][label]:.3f}")
 
 
+@segmenter_app.command("show")
+def segmenter_show(
+    folder: Optional[Path] = typer.Argument(None, help="Segmenter folder [default: ~/.cache/usbench/models/segmenter]."),
+) -> None:
+    """Print a trained segmenter's card: data, split, size, labels, validation Dice, ceiling.
+
+    Examples:
+
+      usbench segmenter show models/seg-busi
+    """
+    from usbench.tasks.segmenter import Segmenter
+
+    card = Segmenter.load(folder).card
+    c = card["ceiling"]
+    _print(f"{card['kind']} at {card['image_size']} px, labels {', '.join(card['labels'])}")
+    _print(f"data {card['data']['name']} (content sha256 {card['data']['content_hash'][:16]}…), split {card['split']['scheme']} "
+           f"seed {card['split']['seed']}: {card['split']['n_train']} train / {card['split']['n_val']} validation / {card['split']['n_test']} test")
+    _print(f"epochs {card['epochs']} (best {card['best_epoch']}), validation Dice {card['validation_dice']:.3f}")
+    _print(f"ceiling: Dice {c['dice']:.3f}, HD95 {c['hd95']:.1f} px, presence {c['presence']['rate']:.3f}")
+
+
 @app.command("utility")
 def utility(
     real: str = typer.Option(..., "--real", help="Real labelled set (benign/malignant): dataset folder, ImageSet, or phantom-busi."),
