@@ -51,23 +51,27 @@ def render(mask: np.ndarray, rng: np.random.Generator, label: str = "benign") ->
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def make_toy_set(out: Path, counts: dict[str, int], size: int = 64, seed: int = 0, masks: bool = True) -> ImageSet:
+def make_toy_set(out: Path, counts: dict[str, int], size: int = 64, seed: int = 0, masks: bool = True,
+                 normal_masks: bool = True) -> ImageSet:
+    """``normal_masks=False`` leaves normal images without a mask file, as the phantom set does."""
     rng = np.random.default_rng(seed)
     with ImageSetWriter(out, source="toy") as w:
         for label, n in counts.items():
             for i in range(n):
                 m = lesion_mask(label, size, rng)
-                w.add(f"{label}-{i:03d}", render(m, rng, label), label=label, mask=m if masks else None)
+                keep = masks and (normal_masks or label != "normal")
+                w.add(f"{label}-{i:03d}", render(m, rng, label), label=label, mask=m if keep else None)
     return ImageSet.read(out)
 
 
 def honouring_generator(out: Path, masks: list[np.ndarray], labels: list[str], seed: int,
-                        condition=lambda m: m) -> ImageSet:
+                        condition=lambda m: m, normal_masks: bool = True) -> ImageSet:
     """A generator that renders each image from its mask exactly; the manifest records ``condition(mask)``
     as the conditioning mask (identity: a perfect generator; a shift or dilation: a generator that
     drifts from what it was asked)."""
     rng = np.random.default_rng(seed)
     with ImageSetWriter(out, source="toy-generator") as w:
         for i, (m, label) in enumerate(zip(masks, labels)):
-            w.add(f"g{i:04d}", render(m, rng, label), label=label, mask=condition(m))
+            keep = normal_masks or label != "normal"
+            w.add(f"g{i:04d}", render(m, rng, label), label=label, mask=condition(m) if keep else None)
     return ImageSet.read(out)

@@ -109,6 +109,23 @@ def test_generator_honouring_masks_sits_at_the_ceiling(trained):
     assert benign["mask_dice_ratio"].details["ceiling_dice"] == pytest.approx(card["ceiling"]["per_label"]["benign"]["dice"])
 
 
+def test_normal_images_without_mask_files_count_as_empty_masks(trained, tmp_path):
+    # the phantom set stores no mask for normal images; BUSI stores empty ones: both mean "no lesion"
+    _, seg_dir, _ = trained
+    masks, labels = _masks_and_labels({"normal": 6, "benign": 6}, seed=51)
+    gen = honouring_generator(tmp_path / "g", masks, labels, seed=52, normal_masks=False)
+    assert sum(r.mask_file is None for r in gen.records) == 6
+    res = _by_name(METRICS.get("mask-adherence").from_config({}).compute(_ctx(gen, seg_dir)))
+    assert res["mask_dice"].details["counts"] == {"benign": 6, "normal": 6}
+    assert res["mask_dice"].value > 0.8
+    toy = make_toy_set(tmp_path / "toy", {"normal": 6, "benign": 8, "malignant": 8}, size=32, normal_masks=False)
+    assert main(["segmenter", "train", "--data", str(toy.root), "--out", str(tmp_path / "s"), "--epochs", "1",
+                 "--size", "32", "--width", "4"]) == 0
+    card = json.loads((tmp_path / "s" / "card.json").read_text())
+    assert card["labels"] == ["normal", "benign", "malignant"] and card["data"]["left_out_without_mask"] == 0
+    assert "normal" in card["ceiling"]["per_label"]
+
+
 def _adherence(base, seg_dir, name, condition):
     masks, labels = _masks_and_labels({"benign": 20, "malignant": 20}, seed=21)
     gen = honouring_generator(base / name, masks, labels, seed=22, condition=condition)

@@ -32,7 +32,7 @@ from usbench.errors import ConfigError, InputError, NotEnoughImagesError
 from usbench.imageset import ImageSet
 from usbench.metrics.base import MetricContext, MetricResult
 from usbench.tasks.segmentation_scores import bootstrap_mean, dice_hd95
-from usbench.tasks.segmenter import Segmenter
+from usbench.tasks.segmenter import Segmenter, has_lesion_truth, lesion_mask_of
 
 LESION_LABELS = ("benign", "malignant")
 _PRED_CACHE: dict[tuple, np.ndarray] = {}  # (weights sha256, file, mtime/size, size) -> predicted mask
@@ -98,16 +98,17 @@ def segment_imageset(seg: Segmenter, imageset: ImageSet, batch_size: int = 16) -
 
 def adherence_scores(seg: Segmenter, generated: ImageSet, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per-image Dice and HD95 (pixels at the segmenter's size) between segmented lesion and
-    conditioning mask, for the records that have a conditioning mask; and their labels."""
-    recs = [r for r in generated.records if r.mask_file is not None]
-    if not recs:
+    conditioning mask, for the records that have one (a normal record without one: an empty mask);
+    and their labels."""
+    recs = [r for r in generated.records if has_lesion_truth(r)]  # a normal request without a mask asks for no lesion
+    if not any(r.mask_file is not None for r in generated.records):
         raise InputError(
             f"mask adherence is impossible: {generated.name} has no conditioning masks",
             "it applies to mask-conditioned generators (e.g. controlnet-busi, phantom); use lesion-presence for text-conditioned ones",
         )
     subset = generated.subset(recs)
     pred = segment_imageset(seg, subset, batch_size)
-    target = np.stack([subset.load_mask(r, seg.image_size) for r in subset.records])
+    target = np.stack([lesion_mask_of(subset, r, seg.image_size) for r in subset.records])
     dice, hd95 = dice_hd95(pred, target)
     return dice, hd95, [r.label for r in subset.records]
 
@@ -171,7 +172,7 @@ class MaskAdherence:
                                        "generate more images")
         skipped = len(ctx.generated) - len(dice)
         if skipped:
-            notes.append(f"{skipped} generated images without a conditioning mask were left out")
+            notes.append(f"{skipped} benign/malignant images without a conditioning mask were left out")
         card = seg.card
         d, d_lo, d_hi = bootstrap_mean(dice, ctx.n_bootstrap, ctx.seed, ctx.ci_level)
         h, h_lo, h_hi = bootstrap_mean(hd95, ctx.n_bootstrap, ctx.seed, ctx.ci_level)

@@ -84,6 +84,20 @@ def build_unet(channels: Sequence[int], num_res_units: int = 1):
                 strides=(2,) * (len(channels) - 1), num_res_units=num_res_units, norm="batch")
 
 
+def lesion_mask_of(imageset: ImageSet, rec, size: int) -> np.ndarray | None:
+    """The record's lesion mask at ``size``; an empty mask for a *normal* record without a mask file
+    (normal means no lesion: BUSI stores empty masks, the phantom set none); None otherwise."""
+    m = imageset.load_mask(rec, size)
+    if m is None and rec.label == "normal":
+        return np.zeros((size, size), bool)
+    return m
+
+
+def has_lesion_truth(rec) -> bool:
+    """Whether a record says where its lesion is (a mask file, or the label normal)."""
+    return rec.mask_file is not None or rec.label == "normal"
+
+
 def load_arrays(imageset: ImageSet, size: int, need_masks: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Images as float32 (N, 1, size, size) in [0, 1], masks as bool (N, size, size) (or None)."""
     images = np.stack([imageset.load_image(r, size) for r in imageset.records]).astype(np.float32) / 255.0
@@ -91,7 +105,7 @@ def load_arrays(imageset: ImageSet, size: int, need_masks: bool = True) -> tuple
         return images[:, None], None
     masks = []
     for r in imageset.records:
-        m = imageset.load_mask(r, size)
+        m = lesion_mask_of(imageset, r, size)
         if m is None:
             raise InputError(f"image {r.id} of {imageset.name} has no mask", "every training image needs a mask (empty for normal)")
         masks.append(m)
@@ -291,14 +305,15 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
     out = Path(out).expanduser() if out else default_segmenter_dir()
     if out.is_dir() and any(out.iterdir()) and not (out / CARD_FILE).is_file():
         raise OutputError(f"{out} holds files but no segmenter card", "choose an empty or new --out folder")
-    with_masks = [r for r in data.records if r.mask_file is not None]
-    if not with_masks:
+    if not any(r.mask_file is not None for r in data.records):
         raise InputError(
             f"{data.name} has no lesion masks: a segmenter cannot be trained and mask adherence is impossible",
             "give a reference set with masks (BUSI, BUS-BRA, UDIAT, the phantom set)",
         )
-    if len(with_masks) < len(data):
-        data = data.subset(with_masks)  # images without any mask file say nothing about lesions
+    usable = [r for r in data.records if has_lesion_truth(r)]
+    dropped = len(data) - len(usable)
+    if dropped:
+        data = data.subset(usable)  # a benign/malignant image without a mask says nothing about where its lesion is
     sp = split_set(data, scheme=config.split, test_fraction=config.test_fraction, seed=config.seed)
     val_mask = _validation_split(sp.train.records, config.val_fraction, config.seed)
     if val_mask.sum() < 1 or (~val_mask).sum() < 2:
@@ -346,7 +361,7 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
         "card_version": CARD_VERSION,
         "kind": "usbench lesion segmenter (MONAI 2-D U-Net)",
         "data": {"name": data.name, "content_hash": data.content_hash(), "n_images": len(data),
-                 "counts": data.counts()},
+                 "counts": data.counts(), "left_out_without_mask": dropped},
         "split": {"scheme": sp.scheme, "seed": sp.seed, "test_fraction": config.test_fraction,
                   "n_train": int((~val_mask).sum()), "n_val": int(val_mask.sum()), "n_test": len(sp.test),
                   "leaks": len(sp.leaks)},
