@@ -247,3 +247,17 @@ def test_changed_weights_are_refused(trained, tmp_path):
     (copy / "segmenter.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(WeightsError, match="sha256.*retrain"):
         Segmenter.load(copy)
+
+
+def test_postprocessing_drops_specks_and_keeps_the_largest_lesion():
+    from usbench.tasks.segmenter import _masks_from_logits
+
+    logits = np.full((2, 20, 20), -5.0)
+    logits[0, 2:8, 2:8] = 5  # 36 px lesion
+    logits[0, 12:14, 12:14] = 5  # 4 px second blob
+    logits[0, 17, 17] = 5  # 1 px speck
+    logits[1, 0, 0] = 5  # a speck alone: no lesion
+    kept = _masks_from_logits(logits, 0.5, min_fraction=0.005)  # 2 px minimum
+    assert kept[0].sum() == 40 and not kept[1].any()
+    largest = _masks_from_logits(logits, 0.5, min_fraction=0.005, largest_only=True)
+    assert largest[0].sum() == 36 and largest[0, 2:8, 2:8].all() and not largest[1].any()

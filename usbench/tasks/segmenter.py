@@ -58,6 +58,7 @@ class SegmenterConfig:
     augment: bool = True
     threshold: float = 0.5
     min_lesion_fraction: float = 0.002  # predicted area (fraction of the image) that counts as "a lesion found"
+    largest_only: bool = True  # keep the largest predicted component only
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
@@ -151,20 +152,27 @@ def _predict_logits(net, images: np.ndarray, batch_size: int):
     return np.concatenate(out)[:, 0] if out else np.zeros((0,) + images.shape[2:], np.float32)
 
 
-def _masks_from_logits(logits: np.ndarray, threshold: float, min_fraction: float = 0.0) -> np.ndarray:
+def _masks_from_logits(logits: np.ndarray, threshold: float, min_fraction: float = 0.0,
+                       largest_only: bool = False) -> np.ndarray:
     """Threshold the sigmoid, then drop connected components smaller than ``min_fraction`` of the image
-    (speckle-sized false positives would otherwise turn every normal image's Dice into 0)."""
+    (speckle-sized false positives would otherwise turn every normal image's Dice into 0) and, with
+    ``largest_only``, every component but the largest (one lesion per image, as in nearly all of BUSI
+    and in the phantom; a stray blob far away would otherwise dominate HD95)."""
     masks = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50))) > threshold
-    if min_fraction > 0:
+    if min_fraction > 0 or largest_only:
         from scipy.ndimage import label as components
 
         min_area = min_fraction * masks.shape[1] * masks.shape[2]
         for k, m in enumerate(masks):
             lab, n = components(m)
-            if n:
-                areas = np.bincount(lab.ravel())
-                small = np.flatnonzero(areas < min_area)
-                masks[k] = m & ~np.isin(lab, small[small > 0])
+            if not n:
+                continue
+            areas = np.bincount(lab.ravel())
+            areas[0] = 0
+            keep = np.flatnonzero(areas >= max(min_area, 1))
+            if largest_only and len(keep):
+                keep = np.array([int(np.argmax(areas))]) if areas.max() >= min_area else keep[:0]
+            masks[k] = np.isin(lab, keep) & m
     return masks
 
 
@@ -198,7 +206,12 @@ class Segmenter:
         if images.ndim != 3 or images.shape[1:] != (self.image_size, self.image_size):
             raise ValueError(f"predict needs images of shape (N, {self.image_size}, {self.image_size}), got {images.shape}")
         x = (images.astype(np.float32) / 255.0)[:, None]
-        return _masks_from_logits(_predict_logits(self.net, x, batch_size), self.threshold, self.min_fraction)
+        return _masks_from_logits(_predict_logits(self.net, x, batch_size), self.threshold, self.min_fraction,
+                                  self.largest_only)
+
+    @property
+    def largest_only(self) -> bool:
+        return bool(self.card["config"].get("largest_only", False))
 
     @property
     def min_fraction(self) -> float:
@@ -274,7 +287,7 @@ def _presence_summary(found: np.ndarray, labels: Sequence[str]) -> dict:
 def evaluate_segmenter(seg: Segmenter, imageset: ImageSet, batch_size: int = 16) -> dict:
     """Dice/HD95 of the segmenter against an image set's own masks: overall, per label, per image."""
     x, y = load_arrays(imageset, seg.image_size)
-    pred = _masks_from_logits(_predict_logits(seg.net, x, batch_size), seg.threshold, seg.min_fraction)
+    pred = _masks_from_logits(_predict_logits(seg.net, x, batch_size), seg.threshold, seg.min_fraction, seg.largest_only)
     dice, hd95 = dice_hd95(pred, y)
     labels = [r.label for r in imageset.records]
     per_label = {
@@ -347,7 +360,7 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
             total += float(loss.detach()) * len(idx)
         sched.step()
         val_pred = _masks_from_logits(_predict_logits(net, x_val, config.batch_size), config.threshold,
-                                      config.min_lesion_fraction)
+                                      config.min_lesion_fraction, config.largest_only)
         val_dice = float(dice_hd95(val_pred, y_val)[0].mean())
         history.append({"epoch": epoch + 1, "loss": total / len(x_tr), "val_dice": val_dice})
         if val_dice > best[0]:
