@@ -261,3 +261,18 @@ def test_postprocessing_drops_specks_and_keeps_the_largest_lesion():
     assert kept[0].sum() == 40 and not kept[1].any()
     largest = _masks_from_logits(logits, 0.5, min_fraction=0.005, largest_only=True)
     assert largest[0].sum() == 36 and largest[0, 2:8, 2:8].all() and not largest[1].any()
+
+
+def test_presence_threshold_is_calibrated_on_validation_images():
+    from usbench.tasks.segmenter import calibrate_min_fraction
+
+    logits = np.full((6, 50, 50), -5.0)  # 2500 px images
+    logits[0, 0:3, 0:3] = 5  # normal with a 9 px (0.36 %) false positive
+    logits[1, 10:13, 10:13] = 5  # another one
+    logits[3, 5:10, 5:10] = 5  # lesions of 25 px (1 %) and more
+    logits[4, 5:15, 5:15] = 5
+    logits[5, 20:27, 20:27] = 5
+    labels = ["normal", "normal", "normal", "benign", "malignant", "benign"]
+    f, score = calibrate_min_fraction(logits, labels, 0.5, True)
+    assert f == 0.005 and score == 1.0  # the smallest grid value above the 0.36 % specks and below 1 %
+    assert calibrate_min_fraction(logits[3:], labels[3:], 0.5, True) is None  # no normal images: nothing to calibrate

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -59,6 +59,7 @@ class SegmenterConfig:
     threshold: float = 0.5
     min_lesion_fraction: float = 0.002  # predicted area (fraction of the image) that counts as "a lesion found"
     largest_only: bool = True  # keep the largest predicted component only
+    calibrate_presence: bool = True  # pick min_lesion_fraction on the validation images (see calibrate_min_fraction)
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
@@ -278,10 +279,32 @@ def _validation_split(records: Sequence, fraction: float, seed: int) -> np.ndarr
     return val
 
 
+PRESENCE_GRID = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02)
+
+
+def calibrate_min_fraction(logits: np.ndarray, labels: Sequence[str], threshold: float, largest_only: bool,
+                           grid: Sequence[float] = PRESENCE_GRID) -> tuple[float, float] | None:
+    """The smallest area threshold of ``grid`` with the best balanced presence consistency (the mean
+    over labels of: normal → nothing found, benign/malignant → a lesion found) on validation logits,
+    and that consistency; None when the validation images lack normal or lesion images."""
+    labels = list(labels)
+    if "normal" not in labels or all(l == "normal" for l in labels):
+        return None
+    best: tuple[float, float] | None = None
+    for f in grid:
+        masks = _masks_from_logits(logits, threshold, f, largest_only)
+        found = masks.reshape(len(masks), -1).mean(axis=1) >= f
+        score = _presence_summary(found, labels)["balanced"]
+        if best is None or score > best[1] + 1e-12:
+            best = (float(f), score)
+    return best
+
+
 def _presence_summary(found: np.ndarray, labels: Sequence[str]) -> dict:
     consistent = np.array([f == (l != "normal") for f, l in zip(found, labels)])
     per_label = {l: float(consistent[np.asarray(labels) == l].mean()) for l in sorted(set(labels))}
-    return {"rate": float(consistent.mean()), "per_label": per_label}
+    return {"rate": float(consistent.mean()), "balanced": float(np.mean(list(per_label.values()))),
+            "per_label": per_label}
 
 
 def evaluate_segmenter(seg: Segmenter, imageset: ImageSet, batch_size: int = 16) -> dict:
@@ -369,6 +392,13 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
             progress(epoch + 1, config.epochs, val_dice)
     net.load_state_dict(best[2])
     net.eval()
+    calibration = None
+    if config.calibrate_presence:
+        val_labels = [r for r, v in zip(sp.train.records, val_mask) if v]
+        calibration = calibrate_min_fraction(_predict_logits(net, x_val, config.batch_size),
+                                             [r.label for r in val_labels], config.threshold, config.largest_only)
+        if calibration is not None:
+            config = replace(config, min_lesion_fraction=calibration[0])  # the caller's config stays as given
 
     card = {
         "card_version": CARD_VERSION,
@@ -383,6 +413,9 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
         "epochs": config.epochs,
         "best_epoch": best[1],
         "validation_dice": best[0],
+        "presence_calibration": (None if calibration is None else
+                                 {"min_lesion_fraction": calibration[0], "validation_balanced_consistency": calibration[1],
+                                  "grid": list(PRESENCE_GRID)}),
         "history": history,
         "config": asdict(config),
         "versions": _versions(),
