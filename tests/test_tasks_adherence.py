@@ -276,3 +276,14 @@ def test_presence_threshold_is_calibrated_on_validation_images():
     f, score = calibrate_min_fraction(logits, labels, 0.5, True)
     assert f == 0.005 and score == 1.0  # the smallest grid value above the 0.36 % specks and below 1 %
     assert calibrate_min_fraction(logits[3:], labels[3:], 0.5, True) is None  # no normal images: nothing to calibrate
+
+
+def test_metric_config_names_the_segmenter(trained, tmp_path):
+    _, seg_dir, _ = trained
+    masks, labels = _masks_and_labels({"benign": 3, "malignant": 3}, seed=61)
+    gen = honouring_generator(tmp_path / "g", masks, labels, seed=62)
+    ctx = _ctx(gen, tmp_path / "nowhere")  # the run's option points nowhere; the metric's own key wins
+    res = METRICS.get("mask-adherence").from_config({"segmenter": str(seg_dir)}).compute(ctx)
+    assert res[0].details["segmenter"] == str(seg_dir)
+    with pytest.raises(ConfigError, match="unknown key"):
+        METRICS.get("mask-adherence").from_config({"segmentor": str(seg_dir)})
