@@ -120,3 +120,14 @@ def test_single_class_cases_are_refused():
         delong_auc(np.ones(10, int), np.arange(10.0))
     with pytest.raises(InputError, match="0/1"):
         delong_auc(np.array([0, 1, 2]), np.arange(3.0))
+
+
+def test_perfect_separation_has_no_variance_and_no_false_difference():
+    y = np.r_[np.ones(5, int), np.zeros(5, int)]
+    s = np.r_[np.arange(5) + 10.0, np.arange(5.0)]
+    scores = np.vstack([s, s * 2, s + 1, s, s * 3, s - 1])  # three "seeds" of two arms, all perfect
+    w = np.r_[np.full(3, -1 / 3), np.full(3, 1 / 3)]
+    est = delong_contrast(y, scores, w)
+    assert est.se == 0.0 and abs(est.auc) < 1e-12 and est.p_value == 1.0
+    one = delong_auc(y, s)
+    assert one.auc == 1.0 and one.se == 0.0 and one.p_value == 0.0

@@ -114,10 +114,11 @@ def delong_contrast(y_true, scores, weights, null: float = 0.0, ci_level: float 
     var = float(w @ cov @ w)
     se = math.sqrt(max(var, 0.0))
     z = norm.ppf(0.5 + ci_level / 2)
-    if se > 0:
+    if se > 1e-12:
         p = float(2 * norm.sf(abs(est - null) / se))
     else:  # perfectly separated or identical scores: no sampling variance is estimable
-        p = 1.0 if est == null else 0.0
+        se = 0.0
+        p = 1.0 if abs(est - null) < 1e-9 else 0.0  # equal up to rounding of the weights
     # AUCs live in [0, 1], so the contrast lives in [sum of negative weights, sum of positive weights]
     # (an AUC in [0, 1], a difference in [-1, 1]); the interval is clipped there, as pROC does for one AUC
     lo = max(est - z * se, float(w[w < 0].sum()))
