@@ -32,7 +32,7 @@ from usbench import __version__
 from usbench.config import RunConfig
 from usbench.datasets import load
 from usbench.datasets.splits import Split, split
-from usbench.errors import ConfigError, NotEnoughImagesError, WeightsError
+from usbench.errors import ConfigError, NotEnoughImagesError, UsbenchError
 from usbench.generators import GENERATORS, GenerationRequest, build_generator
 from usbench.generators.base import fingerprint_of
 from usbench.generators.driver import generate_to_imageset
@@ -276,9 +276,10 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
                 out = metric.compute(ctx)
                 results = out if isinstance(out, list) else [out]
                 entry["results"] = [dict(r.to_dict(), column=column_name(r.name, metric)) for r in results]
-            except (WeightsError, NotEnoughImagesError) as err:
-                if spec.explicit and (subset == "all" or isinstance(err, WeightsError)):
-                    raise
+            except UsbenchError as err:  # missing weights, too few images, not applicable to this set
+                if spec.explicit and subset == "all":
+                    raise  # the user asked for it: an error, not a skip
+
                 entry["skipped"] = str(err)
                 if subset == "all":
                     skipped_now.setdefault(str(err), []).append(spec.label)

@@ -42,3 +42,9 @@ DEFAULTS: list[tuple[str, dict]] = [
     ("memorization", {}),
 ]
 # === end metrics suite (issue 4)
+
+# === task metrics (issue 6): they need a segmenter (usbench segmenter train); skipped with that reason when absent
+METRICS.add_builtin("mask-adherence", "usbench.tasks.adherence:MaskAdherence")
+METRICS.add_builtin("lesion-presence", "usbench.tasks.adherence:LesionPresence")
+OFFLINE_DEFAULTS += [("mask-adherence", {}), ("lesion-presence", {})]
+DEFAULTS += [("mask-adherence", {}), ("lesion-presence", {})]
