@@ -65,6 +65,7 @@ def run(
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
+    utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run a benchmark: generate → features → metrics → leaderboard.csv and report.html.
@@ -89,6 +90,7 @@ def run(
     cfg = cfg.with_overrides(
         generators=list(generator), reference=reference, metrics=list(metrics), n=n, seed=seed,
         out=str(out) if out else None, image_size=image_size, n_bootstrap=n_bootstrap, split=split,
+        utility=True if utility else None,
     )
     if inception_weights:
         cfg.extractor.setdefault("inception", {})["weights"] = str(inception_weights)

@@ -17,6 +17,8 @@ A config file looks like this (every key optional)::
     model = "~/models/sd-busi"
     steps = 50
 
+    utility = false                        # also the downstream classification experiment
+
     [metric.kid]                           # passed to the metric's from_config
     extractor = "radiomics"
 
@@ -55,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "compare_to": "all",
     "train": "",  # a separate training set for memorization; default: the reference's train split
     "batch_size": 8,
+    "utility": False,  # also run the downstream classification experiment (usbench utility) per generator
 }
 
 
@@ -73,9 +76,11 @@ class RunConfig:
     compare_to: str = DEFAULTS["compare_to"]
     train: str = DEFAULTS["train"]
     batch_size: int = DEFAULTS["batch_size"]
+    utility: bool = DEFAULTS["utility"]
     generator: dict = field(default_factory=dict)  # name -> backend config
     metric: dict = field(default_factory=dict)  # name -> metric config
     extractor: dict = field(default_factory=dict)  # name -> extractor options
+    utility_config: dict = field(default_factory=dict)  # [utility] table: usbench.tasks.utility.UtilityConfig keys
 
     def __post_init__(self) -> None:
         self.validate()
@@ -99,7 +104,7 @@ class RunConfig:
         return RunConfig(**values)
 
 
-_TOP_TABLES = {"run", "generator", "metric", "extractor"}
+_TOP_TABLES = {"run", "generator", "metric", "extractor", "utility"}
 
 
 def load_config(path: str | Path | None) -> RunConfig:
@@ -117,7 +122,7 @@ def load_config(path: str | Path | None) -> RunConfig:
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}", f"known tables: {', '.join(sorted(_TOP_TABLES))}")
     run = data.get("run", {})
-    known = {f.name: f for f in fields(RunConfig)} .keys() - {"generator", "metric", "extractor"}
+    known = {f.name for f in fields(RunConfig)} - {"generator", "metric", "extractor", "utility_config"}
     bad = sorted(set(run) - known)
     if bad:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(bad)} in [run]", f"known keys: {', '.join(sorted(known))}")
@@ -136,4 +141,4 @@ def load_config(path: str | Path | None) -> RunConfig:
             if not isinstance(sub, dict):
                 raise ConfigError(f"{path}: [{table}.{name}] must be a table", f"write [{table}.{name}] then key = value lines")
     return RunConfig(**run, generator=data.get("generator", {}), metric=data.get("metric", {}),
-                     extractor=data.get("extractor", {}))
+                     extractor=data.get("extractor", {}), utility_config=data.get("utility", {}))

@@ -88,14 +88,13 @@ def rows_from_run(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _extra_columns(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
-    """Task and reader columns that other commands left beside the run (``utility.json``, ``reader.json``)."""
-    out: dict[str, Any] = {}
-    for name in ("utility.json", "reader.json"):
-        p = run_dir / name
-        if p.is_file():
-            data = json.loads(p.read_text())
-            out.update(data.get("leaderboard_columns", {}))
-    return out
+    """Task columns that other commands left beside the run (``utility.json`` of ``usbench utility``)."""
+    p = run_dir / "utility.json"
+    if not p.is_file():
+        return {}
+    from usbench.tasks.utility import leaderboard_columns
+
+    return leaderboard_columns(json.loads(p.read_text()))
 
 
 def find_runs(paths: Iterable[Path]) -> list[Path]:

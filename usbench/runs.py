@@ -32,7 +32,7 @@ from usbench import __version__
 from usbench.config import RunConfig
 from usbench.datasets import load
 from usbench.datasets.splits import Split, split
-from usbench.errors import ConfigError, NotEnoughImagesError, UsbenchError
+from usbench.errors import ConfigError, InputError, NotEnoughImagesError, UsbenchError
 from usbench.generators import GENERATORS, GenerationRequest, build_generator
 from usbench.generators.base import fingerprint_of
 from usbench.generators.driver import generate_to_imageset
@@ -219,6 +219,19 @@ class Benchmark:
         )
         return run.metrics
 
+    def utility(self, run: RunRecord) -> None:
+        """The downstream classification experiment for ``run``, into ``<run>/utility.json`` (reused when there)."""
+        from usbench.generators.base import config_from_dict
+        from usbench.tasks.utility import RESULT_FILE, UtilityConfig, run_utility, write_result
+
+        if (run.dir / RESULT_FILE).is_file():
+            return
+        cfg = config_from_dict(UtilityConfig, dict(self.config.utility_config), "[utility]")
+        try:
+            write_result(run_utility(self.reference, run.images, cfg), run.dir)
+        except (NotEnoughImagesError, InputError) as err:  # e.g. no benign/malignant images: say why, go on
+            self.log(f"{run.generator}: skipped utility: {err}")
+
     def provenance(self) -> dict[str, Any]:
         ext = {}
         for name in sorted({k[0] for k in self.features._rows} | set(self.features._extractors)):
@@ -349,6 +362,8 @@ def run_benchmark(config: RunConfig, progress: bool = False, log: Callable[[str]
         run = bench.generate(name)
         t0 = time.perf_counter()
         bench.evaluate(run, specs)
+        if config.utility:
+            bench.utility(run)
         log(f"{name}: metrics in {time.perf_counter() - t0:.1f} s")
         bench.runs.append(run)
     from usbench.pipeline import reader_columns

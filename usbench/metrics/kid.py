@@ -128,8 +128,8 @@ def kid_bootstrap(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, B: int, see
     vals = np.empty(B)
     from usbench.metrics.frechet import single_blas_thread
 
-    with single_blas_thread():
-        _kid_resamples(vals, rng, K11, K22, K12, d11, d22)
+    with single_blas_thread(), np.errstate(invalid="ignore", divide="ignore"):
+        _kid_resamples(vals, rng, K11, K22, K12, d11, d22)  # a resample of one image repeated is NaN: ignored
     return percentile_interval(vals, level)
 
 
