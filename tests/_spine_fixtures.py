@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
-
-from usbench.generators import GENERATORS
-from usbench.metrics import METRICS
 
 
 def _image(rng, h, w, lesion: bool):
@@ -82,21 +77,3 @@ def make_udiat(root: Path, n=8, seed=0) -> Path:
         rows.append({"Image": f"{i:06d}", "Type": "CANCER" if i % 2 else "Benign"})
     pd.DataFrame(rows).to_excel(root / "DatasetB.xlsx", index=False)
     return root
-
-
-PLUGIN = Path(__file__).parent / "plugin_fixture"
-
-
-@pytest.fixture
-def plugin(monkeypatch):
-    """Put the toy third-party plugin (tests/plugin_fixture) on the path, as `pip install` would."""
-    monkeypatch.syspath_prepend(str(PLUGIN))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PLUGIN), os.environ.get("PYTHONPATH", "")]))
-    for reg in (GENERATORS, METRICS):
-        monkeypatch.setattr(reg, "_scanned", False)
-    yield
-    for reg in (GENERATORS, METRICS):
-        reg._lazy.pop("toy-noise", None), reg._lazy.pop("toy-mean-gap", None)
-        reg._loaded.pop("toy-noise", None), reg._loaded.pop("toy-mean-gap", None)
-
-

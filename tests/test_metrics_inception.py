@@ -16,17 +16,6 @@ from usbench.metrics.extractors import INCEPTION_WEIGHTS, InceptionExtractor
 from usbench.metrics.features import FeatureStore
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On the shared 2-core test machine one thread is faster than two contending ones."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     return make_random_inception_weights(tmp_path_factory.mktemp("w") / "random-inception.pth")

@@ -16,17 +16,6 @@ from usbench.metrics.features import FeatureStore
 SIZE = 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small convolutions on a shared 2-core machine run far faster on one thread."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory):
     root = tmp_path_factory.mktemp("ladder")

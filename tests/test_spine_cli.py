@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _spine_fixtures import make_busi, plugin  # noqa: F401 (fixture)
+from _spine_fixtures import make_busi
 from usbench.cli import main
 
 

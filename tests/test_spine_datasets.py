@@ -1,7 +1,6 @@
 """Dataset readers, splits and duplicate detection on folders in the real datasets' layouts."""
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from _spine_fixtures import make_busbra, make_busi, make_udiat

@@ -1,8 +1,6 @@
 """Runs end to end with a third-party plugin (found by entry point): cache, resume, leaderboard."""
 
 import csv
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _spine_fixtures import make_busi, plugin  # noqa: F401 (fixture)
+from _spine_fixtures import make_busi
 from usbench.config import RunConfig
-from usbench.generators import GENERATORS
 from usbench.metrics import METRICS
 from usbench.registry import Registry
 from usbench.runs import make_requests, run_benchmark

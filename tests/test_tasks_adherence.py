@@ -26,16 +26,6 @@ SIZE = 64
 COUNTS = {"normal": 25, "benign": 45, "malignant": 45}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only contend with each other
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("seg")

@@ -20,16 +20,6 @@ from usbench.tasks.utility import UtilityConfig, leaderboard_columns, run_utilit
 SIZE = 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     base = tmp_path_factory.mktemp("util")
