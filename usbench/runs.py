@@ -121,7 +121,7 @@ def select_metrics(config: RunConfig) -> list[MetricSpec]:
 
     seen: set[tuple[str, str]] = set()
     specs = []
-    for name, cfg in list(getattr(m, "DEFAULTS", [])) + list(getattr(m, "OFFLINE_DEFAULTS", [])):
+    for name, cfg in [*m.DEFAULTS, *m.OFFLINE_DEFAULTS, *m.TASK_DEFAULTS]:
         cfg = {**cfg, **config.metric.get(name, {})}
         key = (name, str(cfg.get("extractor", "")))
         if key not in seen and name in METRICS:

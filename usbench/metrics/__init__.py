@@ -6,7 +6,7 @@ from usbench.registry import Registry
 METRICS: Registry = Registry("metric", "usbench.metrics")
 EXTRACTORS: Registry = Registry("extractor", "usbench.extractors")
 
-__all__ = ["DEFAULTS", "EXTRACTORS", "METRICS", "Metric", "MetricContext", "MetricResult", "OFFLINE_DEFAULTS"]
+__all__ = ["DEFAULTS", "EXTRACTORS", "METRICS", "Metric", "MetricContext", "MetricResult", "OFFLINE_DEFAULTS", "TASK_DEFAULTS"]
 
 # === metrics suite (issue 4)
 EXTRACTORS.add_builtin("inception", "usbench.metrics.extractors:InceptionExtractor")
@@ -46,5 +46,4 @@ DEFAULTS: list[tuple[str, dict]] = [
 # === task metrics (issue 6): they need a segmenter (usbench segmenter train); skipped with that reason when absent
 METRICS.add_builtin("mask-adherence", "usbench.tasks.adherence:MaskAdherence")
 METRICS.add_builtin("lesion-presence", "usbench.tasks.adherence:LesionPresence")
-OFFLINE_DEFAULTS += [("mask-adherence", {}), ("lesion-presence", {})]
-DEFAULTS += [("mask-adherence", {}), ("lesion-presence", {})]
+TASK_DEFAULTS: list[tuple[str, dict]] = [("mask-adherence", {}), ("lesion-presence", {})]
