@@ -247,8 +247,8 @@ def pick_device(name: str) -> str:
         if name.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"device {name} asked for but CUDA is not available", "use device = \"cpu\" or \"auto\"")
         return name
-    if torch.cuda.is_available():
-        return "cuda"
+    if torch.cuda.is_available():  # under accelerate launch, each process its own GPU
+        return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return "cpu"

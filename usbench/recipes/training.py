@@ -274,8 +274,8 @@ def _card(cfg: FinetuneConfig, out: Path, task: Task, data, losses: list[float],
     hp["resolution"] = data.resolution
     card = {
         "kind": task.kind,
-        "base": str(cfg.base),
-        "init_from": str(cfg.init_from),
+        "base": _where(cfg.init_from if (cfg.lora and cfg.init_from) else cfg.base),
+        "init_from": _where(cfg.init_from),
         "lora_rank": cfg.lora,
         "labels": task.labels,
         "prompts": [prompt_for(l) for l in task.labels],
@@ -289,6 +289,14 @@ def _card(cfg: FinetuneConfig, out: Path, task: Task, data, losses: list[float],
     }
     card.update(task.card)
     return card
+
+
+def _where(model: str) -> str:
+    """A local folder as an absolute path (the card must still point to it from elsewhere); hub ids as given."""
+    if not model:
+        return ""
+    p = Path(model).expanduser()
+    return str(p.resolve()) if p.exists() else model
 
 
 def data_card(path: str, train_set, full_set, the_split) -> dict[str, Any]:
