@@ -160,9 +160,9 @@ def run_training(cfg: FinetuneConfig, out: Path, accelerator, task: Task, data, 
         model.enable_gradient_checkpointing()
     dtype = weight_dtype(accelerator)
     for m in task.frozen:
-        m.to(accelerator.device, dtype=dtype)
+        _move(m, accelerator.device, dtype)
     if cfg.lora:  # frozen base weights in half precision, adapter in fp32
-        model.to(accelerator.device, dtype=dtype)
+        _move(model, accelerator.device, dtype)
         for p in trainable:
             p.data = p.data.float()
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
@@ -229,6 +229,12 @@ def run_training(cfg: FinetuneConfig, out: Path, accelerator, task: Task, data, 
             ema.restore(trainable)
     accelerator.wait_for_everyone()
     return TrainResult(out=out, steps=cfg.steps, losses=losses, resumed_from=resumed_from)
+
+
+def _move(module, device, dtype) -> None:
+    import torch
+
+    module.to(device) if dtype == torch.float32 else module.to(device, dtype=dtype)
 
 
 def save_checkpoint(accelerator, out: Path, step: int, losses: list[float], keep: int) -> Path:
