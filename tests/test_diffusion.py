@@ -441,3 +441,31 @@ def test_out_of_memory_becomes_an_actionable_line():
     msg = str(err)
     assert "\n" not in msg and "out of GPU memory while fine-tuning sd-busi" in msg
     assert "batch size (now 4)" in msg and "fp16" in msg and "--lora" in msg
+
+
+def test_hub_ids_come_from_the_hf_cache_when_offline(work, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(WeightsError, match="neither a folder nor in the Hugging Face cache"):
+        build_generator("sd-busi", {"model": "someone/not-cached"})
+    # The HF cache layout: models--org--name/{refs/main, snapshots/<commit>/...}
+    repo = tmp_path / "hf" / "hub" / "models--usbench--tiny-sd"
+    commit = "0" * 40
+    shutil.copytree(work["sd"], repo / "snapshots" / commit, ignore=shutil.ignore_patterns("checkpoints"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    gen = build_generator("sd-busi", {"model": "usbench/tiny-sd", "steps": 2})
+    assert gen.folder == repo / "snapshots" / commit
+    local = build_generator("sd-busi", {"model": str(work["sd"]), "steps": 2})
+    np.testing.assert_array_equal(next(gen.generate(requests(1, 32))), next(local.generate(requests(1, 32))))
+
+
+def test_bad_generator_settings(work):
+    from usbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown scheduler 'plms2'"):
+        build_generator("sd-busi", {"model": str(work["sd"]), "scheduler": "plms2"})
+    with pytest.raises(ConfigError, match="unknown dtype"):
+        build_generator("sd-busi", {"model": str(work["sd"]), "dtype": "fp8"})
+    with pytest.raises(ConfigError, match="unknown key"):
+        build_generator("sd-busi", {"model": str(work["sd"]), "stepz": 3})

@@ -88,7 +88,7 @@ def hub_snapshot(repo_id: str) -> Path:
 
     try:
         return Path(snapshot_download(
-            repo_id, local_files_only=offline(),
+            repo_id, local_files_only=offline(), cache_dir=hf_hub_cache(),
             allow_patterns=["model_index.json", "*/config.json", "*/*_config.json", "*/*.txt", "*/vocab.json",
                             "*/tokenizer.json", "*/diffusion_pytorch_model.safetensors", "*/model.safetensors",
                             LORA_FILE, CARD_FILE],
@@ -98,6 +98,14 @@ def hub_snapshot(repo_id: str) -> Path:
             f"{repo_id} is neither a folder nor in the Hugging Face cache ({type(exc).__name__})",
             "download it once online (huggingface-cli download " + repo_id + "), or pass a local folder",
         ) from None
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache as the environment says now (huggingface_hub reads it only at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"
+    return Path(home).expanduser() / "hub"
 
 
 def read_card(folder: Path) -> dict[str, Any] | None:
