@@ -277,7 +277,7 @@ def test_two_process_generation_equals_one_process(work, tmp_path):
               "--labels", "benign=3,malignant=2,normal=2", "--size", "40", "--seed", "11", "--batch-size", "2"]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "--cpu"]
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu"]  # 2 processes; gloo on CPU
     two = subprocess.run(launch + common + ["--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=240)
     assert two.returncode == 0, two.stderr[-2000:]
     from usbench.generators.sharding import main as shard_main
@@ -288,6 +288,32 @@ def test_two_process_generation_equals_one_process(work, tmp_path):
     assert one_files == two_files and len(one_files) == 8  # 7 images + manifest, no shard folders left
     for rel in one_files:
         assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+
+
+def test_two_process_finetuning_equals_one_process_with_the_global_batch(work, tmp_path):
+    """accelerate launch, 2 CPU processes × batch 1 ≡ 1 process × batch 2: same samples, same noise,
+    gradients averaged by DDP (equal up to float summation order)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    common = ["--data", str(work["data"]), "--base", str(work["base"]), "--steps", "3", "--lr", "1e-3",
+              "--no-gradient-checkpointing", "--checkpoint-every", "100"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu"]  # 2 processes; gloo on CPU
+    two = subprocess.run(launch + ["-m", "usbench", "finetune", "sd-busi", *common, "--batch-size", "1",
+                                   "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert main(["finetune", "sd-busi", *common, "--batch-size", "2", "--out", str(tmp_path / "one")]) == 0
+    a, b, base = unet_tensors(tmp_path / "two"), unet_tensors(tmp_path / "one"), unet_tensors(work["base"])
+    assert a.keys() == b.keys()
+    # The runs differ only by summation order (Adam can amplify it where a gradient is ~0): their
+    # difference must be tiny next to what training changed. Each process training on its own
+    # sample, or gradients not averaged, gives a difference as large as the update itself.
+    between = sum(float((a[k] - b[k]).pow(2).sum()) for k in a) ** 0.5
+    update = sum(float((b[k] - base[k]).pow(2).sum()) for k in b) ** 0.5
+    assert update > 0 and between < 1e-3 * update, (between, update)
+    card_two = json.loads((tmp_path / "two" / CARD_FILE).read_text())
+    card_one = json.loads((tmp_path / "one" / CARD_FILE).read_text())
+    assert card_two["num_processes"] == 2
+    np.testing.assert_allclose(card_two["first_loss"], card_one["first_loss"], rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ Library use (the ``usbench generate``/``usbench run`` commands call this)::
 
 Stand-alone, for scripts and tests::
 
-    accelerate launch --num_processes 2 -m usbench.generators.sharding \\
+    accelerate launch --multi_gpu --num_processes 2 -m usbench.generators.sharding \\
         --generator sd-busi --config '{"model": "sd-busi-ft", "steps": 50}' \\
         --labels benign=100,malignant=100,normal=100 --size 256 --seed 0 --out gen/
 """
@@ -44,20 +44,30 @@ def shard_requests(requests: Sequence[GenerationRequest], batch_size: int, rank:
     return out
 
 
-def process_info() -> tuple[int, int]:
-    """(rank, world size) from accelerate's environment (1 process when not launched)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and "ACCELERATE_PROCESS_INDEX" not in os.environ:
-        return 0, 1
+def launched() -> bool:
+    """True when started by ``accelerate launch``/``torchrun`` with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def partial_state():
+    """accelerate's process state. On a machine without CUDA, several processes must be told to
+    use CPU (gloo); accelerate's own ``--cpu`` flag would start only one process."""
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    return PartialState(cpu=launched() and not torch.cuda.is_available())
+
+
+def process_info() -> tuple[int, int]:
+    """(rank, world size) of this process (0, 1 when not launched)."""
+    if not launched():
+        return 0, 1
+    state = partial_state()
     return state.process_index, state.num_processes
 
 
 def _barrier() -> None:
-    from accelerate import PartialState
-
-    PartialState().wait_for_everyone()
+    partial_state().wait_for_everyone()
 
 
 def generate_sharded(generator: Generator, requests: Sequence[GenerationRequest], out: str | Path,

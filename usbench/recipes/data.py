@@ -33,6 +33,7 @@ class Sample:
     pixels: np.ndarray  # float32 (3, res, res) in [-1, 1]
     conditioning: np.ndarray | None  # float32 (3, res, res) in [0, 1]: the mask, for the ControlNet
     prompt: str
+    position: int = 0  # global position in the stream of samples (seeds its noise)
 
 
 class TrainingData:
@@ -71,7 +72,9 @@ class TrainingData:
         out = []
         for j in range(batch_size):
             position = ((step - 1) * world + rank) * batch_size + j
-            out.append(self.sample(self.index_at(position), np.random.default_rng([self.seed, 1, position])))
+            sample = self.sample(self.index_at(position), np.random.default_rng([self.seed, 1, position]))
+            sample.position = position
+            out.append(sample)
         return out
 
     def _load(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:

@@ -16,7 +16,7 @@ from usbench.generators.checkpoints import (
 )
 from usbench.recipes.finetune_sd import _label_order, diffusion_targets, encode_prompts, load_training_set
 from usbench.recipes.training import (
-    FinetuneConfig, Task, TrainResult, add_lora, data_card, make_accelerator, parent_card, prepare_out, run_training,
+    FinetuneConfig, _fp32, Task, TrainResult, add_lora, data_card, make_accelerator, parent_card, prepare_out, run_training,
 )
 
 CONTROLNET_DEFAULTS = dict(steps=15000, lr=1e-5, batch_size=4)
@@ -74,9 +74,9 @@ def finetune_controlnet(cfg: FinetuneConfig) -> TrainResult:
             "fine-tune the SD on this data first (usbench finetune sd-busi --init-from ...)",
         )
 
-    def loss_fn(batch, gen, dtype, model):
+    def loss_fn(batch, gens, dtype, model):
         device = accelerator.device
-        noisy, t, target = diffusion_targets(batch, vae, noise_scheduler, gen, dtype, device)
+        noisy, t, target = diffusion_targets(batch, vae, noise_scheduler, gens, dtype, device)
         ehs = encode_prompts(tokenizer, text_encoder, [s.prompt for s in batch], device)
         cond = torch.from_numpy(np.stack([s.conditioning for s in batch])).to(device, dtype=noisy.dtype)
         down, mid = model(noisy, t, encoder_hidden_states=ehs, controlnet_cond=cond, return_dict=False)
@@ -86,8 +86,8 @@ def finetune_controlnet(cfg: FinetuneConfig) -> TrainResult:
 
     def save(model, folder: Path) -> None:
         final = StableDiffusionControlNetPipeline(
-            vae=vae.to(torch.float32), text_encoder=text_encoder.to(torch.float32), tokenizer=tokenizer,
-            unet=unet.to(torch.float32), controlnet=model.to(torch.float32), scheduler=pipe.scheduler,
+            vae=_fp32(vae), text_encoder=_fp32(text_encoder), tokenizer=tokenizer,
+            unet=_fp32(unet), controlnet=_fp32(model), scheduler=pipe.scheduler,
             safety_checker=None, feature_extractor=None, requires_safety_checker=False,
         )
         final.save_pretrained(folder, safe_serialization=True)

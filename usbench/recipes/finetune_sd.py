@@ -14,7 +14,7 @@ from pathlib import Path
 
 from usbench.generators.checkpoints import SD_KIND, folder_digest, load_sd_pipeline, resolve_checkpoint
 from usbench.recipes.training import (
-    FinetuneConfig, Task, TrainResult, add_lora, data_card, lora_state_dict, make_accelerator, parent_card,
+    FinetuneConfig, _fp32, Task, TrainResult, add_lora, data_card, lora_state_dict, make_accelerator, parent_card,
     prepare_out, run_training,
 )
 
@@ -40,18 +40,24 @@ def encode_prompts(tokenizer, text_encoder, prompts: list[str], device):
         return text_encoder(ids)[0]
 
 
-def diffusion_targets(batch, vae, noise_scheduler, gen, dtype, device):
-    """Latents of the batch, the noise, the timesteps and the noisy latents (the standard SD objective)."""
+def diffusion_targets(batch, vae, noise_scheduler, gens, dtype, device):
+    """Latents of the batch, the noise, the timesteps and the noisy latents (the standard SD objective).
+
+    ``gens`` holds one generator per sample (seeded by its global position), so a sample gets the
+    same noise and timestep whether it is trained on one process in a batch of 4 or on 4 processes.
+    """
     import numpy as np
     import torch
 
     pixels = torch.from_numpy(np.stack([s.pixels for s in batch])).to(device, dtype=dtype)
     with torch.no_grad():
         dist = vae.encode(pixels).latent_dist
-        eps = torch.randn(dist.mean.shape, generator=gen).to(device, dtype=dist.mean.dtype)
+        shape = dist.mean.shape[1:]
+        eps = torch.stack([torch.randn(shape, generator=g) for g in gens]).to(device, dtype=dist.mean.dtype)
         latents = (dist.mean + dist.std * eps) * vae.config.scaling_factor
-    noise = torch.randn(latents.shape, generator=gen).to(device, dtype=latents.dtype)
-    t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(batch),), generator=gen).to(device)
+    noise = torch.stack([torch.randn(shape, generator=g) for g in gens]).to(device, dtype=latents.dtype)
+    steps = noise_scheduler.config.num_train_timesteps
+    t = torch.cat([torch.randint(0, steps, (1,), generator=g) for g in gens]).to(device)
     noisy = noise_scheduler.add_noise(latents, noise, t)
     target = noise if noise_scheduler.config.prediction_type == "epsilon" else noise_scheduler.get_velocity(latents, noise, t)
     return noisy, t, target
@@ -90,9 +96,9 @@ def finetune_sd(cfg: FinetuneConfig) -> TrainResult:
     unet.train()
     labels = sorted(set(data.labels) | set((parent or {}).get("labels", [])), key=_label_order)
 
-    def loss_fn(batch, gen, dtype, model):
+    def loss_fn(batch, gens, dtype, model):
         device = accelerator.device
-        noisy, t, target = diffusion_targets(batch, vae, noise_scheduler, gen, dtype, device)
+        noisy, t, target = diffusion_targets(batch, vae, noise_scheduler, gens, dtype, device)
         ehs = encode_prompts(tokenizer, text_encoder, [s.prompt for s in batch], device)
         pred = model(noisy, t, ehs).sample
         return F.mse_loss(pred.float(), target.float(), reduction="mean")
@@ -103,8 +109,8 @@ def finetune_sd(cfg: FinetuneConfig) -> TrainResult:
         if cfg.lora:
             StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=lora_state_dict(model), safe_serialization=True)
             return
-        final = StableDiffusionPipeline(vae=vae.to(torch.float32), text_encoder=text_encoder.to(torch.float32),
-                                        tokenizer=tokenizer, unet=model.to(torch.float32), scheduler=pipe.scheduler,
+        final = StableDiffusionPipeline(vae=_fp32(vae), text_encoder=_fp32(text_encoder),
+                                        tokenizer=tokenizer, unet=_fp32(model), scheduler=pipe.scheduler,
                                         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         final.save_pretrained(folder, safe_serialization=True)
 

@@ -72,7 +72,8 @@ class FinetuneConfig:
 
 @dataclass
 class Task:
-    """What a recipe trains. ``loss(batch, generator, weight_dtype)`` returns a scalar tensor."""
+    """What a recipe trains. ``loss(batch, generators, weight_dtype, model)`` returns a scalar tensor
+    (one generator per sample, for its noise and timestep)."""
 
     kind: str
     model: Any  # the trained nn.Module (UNet or ControlNet)
@@ -111,10 +112,14 @@ def prepare_out(cfg: FinetuneConfig, kind: str) -> Path:
 
 
 def make_accelerator(cfg: FinetuneConfig, out: Path):
+    import torch
     from accelerate import Accelerator
 
-    try:
-        return Accelerator(mixed_precision=cfg.mixed_precision, project_dir=str(out))
+    from usbench.generators.sharding import launched
+
+    try:  # several processes without CUDA (tests, CPU clusters): gloo on CPU
+        return Accelerator(mixed_precision=cfg.mixed_precision, project_dir=str(out),
+                           cpu=launched() and not torch.cuda.is_available())
     except ValueError as exc:  # e.g. fp16 asked for on a CPU
         raise ConfigError(f"--mixed-precision {cfg.mixed_precision} is not available here ({exc})", "use --mixed-precision no or bf16") from None
 
@@ -144,11 +149,12 @@ def lora_state_dict(module) -> dict:
     return convert_state_dict_to_diffusers(get_peft_model_state_dict(module))
 
 
-def step_generator(seed: int, step: int, rank: int):
-    """Noise and timesteps of one step on one process: reproducible across resumes."""
+def sample_generator(seed: int, position: int):
+    """Noise and timestep of the sample at global ``position`` (step, process and slot in one number):
+    reproducible across resumes and the same on any number of processes."""
     import torch
 
-    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step) * 1_009 + int(rank))
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(position))
 
 
 def run_training(cfg: FinetuneConfig, out: Path, accelerator, task: Task, data, trainable: list) -> TrainResult:
@@ -189,10 +195,10 @@ def run_training(cfg: FinetuneConfig, out: Path, accelerator, task: Task, data, 
     try:
         for step in range(start + 1, cfg.steps + 1):
             batch = data.batch(step, cfg.batch_size, accelerator.process_index, accelerator.num_processes)
-            gen = step_generator(cfg.seed, step, accelerator.process_index)
+            gens = [sample_generator(cfg.seed, s.position) for s in batch]
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    loss = task.loss(batch, gen, dtype, model)
+                    loss = task.loss(batch, gens, dtype, model)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
@@ -229,6 +235,13 @@ def run_training(cfg: FinetuneConfig, out: Path, accelerator, task: Task, data, 
             ema.restore(trainable)
     accelerator.wait_for_everyone()
     return TrainResult(out=out, steps=cfg.steps, losses=losses, resumed_from=resumed_from)
+
+
+def _fp32(module):
+    """The module in fp32 for saving (a no-op, and no diffusers warning, when it already is)."""
+    import torch
+
+    return module if next(module.parameters()).dtype == torch.float32 else module.to(torch.float32)
 
 
 def _move(module, device, dtype) -> None:
