@@ -109,7 +109,7 @@ def finetune_sd_cmd(
 
       usbench finetune sd-busi --data Dataset_BUSI_with_GT --base sd15/ --lora 8 --mixed-precision fp16 --out sd-busi-lora
 
-      accelerate launch --num_processes 4 -m usbench finetune sd-busi --data Dataset_BUSI_with_GT --base sd15/
+      accelerate launch --multi_gpu --num_processes 4 -m usbench finetune sd-busi --data Dataset_BUSI_with_GT --base sd15/
     """
     _finetune("sd-busi", data=data, base=base, out=out, init_from=init_from, lora=lora, steps=steps, lr=lr,
               batch_size=batch_size, resolution=resolution, mixed_precision=mixed_precision, ema=ema, resume=resume,
