@@ -10,7 +10,9 @@ outputs are not pure noise), for:
 
 Quality cost = difference of each setting's images from the authors' setting's images for the same
 seeds and prompts: mean absolute pixel difference (0–255) and PSNR (dB). Every setting runs in a
-fresh process so that peak memory (CUDA: max allocated; CPU: max resident set) is its own.
+fresh process so that peak memory is its own (CUDA: max allocated; CPU: growth of the resident
+set during generation over the loaded model, sampled every 5 ms). On a shared CPU, wall-clock
+images/s depends on what else runs; CPU-seconds per image is steadier.
 
     PYTHONPATH=. python bench/generate.py --n 16 --batch-size 4 [--model DIR] [--device cuda]
 
@@ -64,19 +66,49 @@ def run_one(model: str, config: dict, n: int, batch_size: int, device: str, out:
     size = gen.resolution
     reqs = [GenerationRequest(id=f"i{k}", label=labels[k % 3], seed=k, size=size) for k in range(n)]
     list(gen.generate(reqs[:batch_size]))  # warm-up: weights to device, kernels chosen
-    if gen.device.startswith("cuda"):
+    cuda = gen.device.startswith("cuda")
+    if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
+    sampler = _RssSampler() if not cuda else None
+    t0, c0 = time.perf_counter(), time.process_time()
     images = np.stack(list(gen.generate(reqs)))
-    if gen.device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    seconds = time.perf_counter() - t0
+        peak = sampler.stop()
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     np.save(out, images)
-    return {"device": gen.device, "images_per_s": n / seconds, "seconds": seconds, "peak_mib": peak, "resolution": size}
+    return {"device": gen.device, "images_per_s": n / seconds, "seconds": seconds, "cpu_s_per_image": cpu / n,
+            "peak_mib": peak, "resident_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "resolution": size}
+
+
+class _RssSampler:
+    """Peak growth of the resident set during generation (CPU), sampled every 5 ms from /proc."""
+
+    def __init__(self):
+        import threading
+
+        self.base = self.peak = self._rss()
+        self.running = True
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _rss() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def _loop(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.005)
+
+    def stop(self) -> float:
+        self.running = False
+        self.thread.join()
+        return self.peak - self.base
 
 
 def quality(ref: np.ndarray, imgs: np.ndarray) -> dict:
@@ -143,7 +175,7 @@ def main() -> None:
             ref = imgs
         res.update(quality(ref, imgs), setting=name)
         rows.append(res)
-        print(f"{name:36s} {res['images_per_s']:8.2f} img/s  peak {res['peak_mib']:8.0f} MiB  "
+        print(f"{name:36s} {res['images_per_s']:8.2f} img/s  {res['cpu_s_per_image']:7.3f} CPU-s/img  peak +{res['peak_mib']:7.1f} MiB  "
               f"|Δ| {res['mean_abs_diff']:6.2f}  PSNR {res['psnr_db']:6.2f} dB", flush=True)
     env = {"torch": torch.__version__, "device": rows[0].get("device"), "cpu": platform.processor() or platform.machine(),
            "threads": torch.get_num_threads(), "n": args.n, "batch_size": args.batch_size,

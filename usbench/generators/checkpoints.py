@@ -336,8 +336,8 @@ def set_scheduler(pipe, name: str) -> None:
     config = pipe.scheduler.config
     if name == "pndm":
         pipe.scheduler = PNDMScheduler.from_config(config, skip_prk_steps=True)
-    elif name == "ddim":
-        pipe.scheduler = DDIMScheduler.from_config(config)
+    elif name == "ddim":  # SD's latents are not in [-1, 1]: never clip them (diffusers' default would)
+        pipe.scheduler = DDIMScheduler.from_config(config, **({} if "clip_sample" in config else {"clip_sample": False}))
     elif name == "dpm++":
         pipe.scheduler = DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++")
     elif name == "euler":
