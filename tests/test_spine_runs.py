@@ -91,3 +91,34 @@ def test_killed_run_resumes_with_identical_numbers(plugin, tmp_path):
     keys = ["run_id", "subset", "toy_mean_gap", "toy_mean_gap_ci_low", "toy_mean_gap_ci_high", "n_generated"]
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
     assert len(list(images.glob("*/images/*.png"))) == 30
+
+
+def test_generate_and_run_under_accelerate_equal_one_process(tmp_path):
+    """`accelerate launch -m usbench generate|run` with 2 CPU processes gives the single-process files."""
+    import os
+
+    from usbench.datasets.phantom import make_phantom_dataset
+
+    ref = tmp_path / "ref"
+    make_phantom_dataset(ref, n=20, seed=0, size=64)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu", "-m", "usbench"]
+    single = [sys.executable, "-m", "usbench"]
+    gen = ["generate", "-g", "phantom", "--n", "9", "--labels-from", str(ref), "--image-size", "64", "-q"]
+    for cmd, out in ((launch, "two"), (single, "one")):
+        r = subprocess.run(cmd + gen + ["--out", str(tmp_path / out)], env=env, capture_output=True, text=True, timeout=240)
+        assert r.returncode == 0, r.stderr[-2000:]
+    files = lambda d: sorted(p.relative_to(d) for p in d.rglob("*") if p.is_file())  # noqa: E731
+    assert files(tmp_path / "one") == files(tmp_path / "two") and len(files(tmp_path / "one")) > 9
+    for rel in files(tmp_path / "one"):
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+    run = ["run", "-g", "phantom", "-m", "frd", "--n", "9", "--reference", str(ref), "--image-size", "64",
+           "--bootstrap", "20", "-q"]
+    for cmd, out in ((launch, "run2"), (single, "run1")):
+        r = subprocess.run(cmd + run + ["--out", str(tmp_path / out)], env=env, capture_output=True, text=True, timeout=240)
+        assert r.returncode == 0, r.stderr[-2000:]
+    a = list(csv.DictReader(open(tmp_path / "run1" / "leaderboard.csv")))
+    b = list(csv.DictReader(open(tmp_path / "run2" / "leaderboard.csv")))
+    assert [(r["run_id"], r["subset"], r["frd"]) for r in a] == [(r["run_id"], r["subset"], r["frd"]) for r in b]

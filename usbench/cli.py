@@ -98,10 +98,11 @@ def run(
         for m in ("mask-adherence", "lesion-presence"):
             cfg.metric.setdefault(m, {})["segmenter"] = str(segmenter)
     bench = run_benchmark(cfg, progress=not quiet, log=_log, studies=list(study))
-    from usbench import leaderboard
+    if bench.main_process:
+        from usbench import leaderboard
 
-    _print(leaderboard.to_markdown([r for r in bench.rows]))
-    _print(f"wrote {bench.out / 'leaderboard.csv'} and {bench.out / 'report.html'}")
+        _print(leaderboard.to_markdown(bench.rows))
+        _print(f"wrote {bench.out / 'leaderboard.csv'} and {bench.out / 'report.html'}")
 
 
 @app.command()

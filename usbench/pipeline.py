@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +31,7 @@ def generate_set(generator: str, out: Path, n: int, seed: int = 0, labels_from: 
     from usbench.datasets import load
     from usbench.datasets.splits import split
     from usbench.generators import build_generator
-    from usbench.generators.driver import generate_to_imageset
+    from usbench.generators.sharding import generate_sharded
     from usbench.runs import make_requests
 
     _check_out(out)
@@ -44,11 +43,7 @@ def generate_set(generator: str, out: Path, n: int, seed: int = 0, labels_from: 
     requests = make_requests(reference, n, seed, image_size, conditioning)
     if hasattr(gen, "check_requests"):
         gen.check_requests(requests)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from usbench.generators.sharding import generate_sharded
-
-        return generate_sharded(gen, requests, Path(out), source=generator, progress=progress)
-    return generate_to_imageset(gen, requests, Path(out), source=generator, progress=progress)
+    return generate_sharded(gen, requests, Path(out), source=generator, progress=progress)  # one process or many
 
 
 def evaluate_sets(generated: Path, reference: str, train: Path | None = None, metrics: list[str] | None = None,

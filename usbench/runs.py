@@ -35,7 +35,7 @@ from usbench.datasets.splits import Split, split
 from usbench.errors import ConfigError, InputError, NotEnoughImagesError, UsbenchError
 from usbench.generators import GENERATORS, GenerationRequest, build_generator
 from usbench.generators.base import fingerprint_of
-from usbench.generators.driver import generate_to_imageset
+from usbench.generators.sharding import generate_sharded, process_info
 from usbench.imageset import ImageSet, atomic_write_text, ensure_writable_dir
 from usbench.metrics import METRICS, MetricContext
 from usbench.metrics.features import FeatureStore
@@ -182,7 +182,7 @@ class Benchmark:
     def prepare_out(self) -> None:
         ensure_writable_dir(self.out)
 
-    def generate(self, name: str) -> RunRecord:
+    def generate(self, name: str) -> RunRecord | None:
         cfg = self.config
         gen = build_generator(name, cfg.generator.get(name, {}))
         conditioning = self.split.test if getattr(gen, "mask_conditioned", False) and self.reference.has_masks else None
@@ -196,7 +196,9 @@ class Benchmark:
         if hasattr(gen, "check_requests"):
             gen.check_requests(requests)
         t0 = time.perf_counter()
-        images = generate_to_imageset(gen, requests, run_dir, source=name, batch_size=cfg.batch_size, progress=self.progress)
+        images = generate_sharded(gen, requests, run_dir, batch_size=cfg.batch_size, source=name, progress=self.progress)
+        if images is None:  # a non-main process of an `accelerate launch`: its shard is written, the main one merges
+            return None
         info = {
             "run_id": run_id, "generator": name, "generator_config": cfg.generator.get(name, {}),
             "generator_fingerprint": gen.fingerprint(), "mask_conditioned": conditioning is not None,
@@ -358,14 +360,21 @@ def run_benchmark(config: RunConfig, progress: bool = False, log: Callable[[str]
     check_sizes(config, bench, specs)
     bench.prepare_out()
     bench.runs = []
+    main_process = process_info()[0] == 0  # under `accelerate launch` every process generates, the main one scores
     for name in names:
         run = bench.generate(name)
+        if run is None or not main_process:
+            continue
         t0 = time.perf_counter()
         bench.evaluate(run, specs)
         if config.utility:
             bench.utility(run)
         log(f"{name}: metrics in {time.perf_counter() - t0:.1f} s")
         bench.runs.append(run)
+    bench.main_process = main_process
+    if not main_process:
+        bench.rows = []  # the main process writes the leaderboard
+        return bench
     from usbench.pipeline import reader_columns
 
     bench.rows = leaderboard.rows_from_runs(bench.out / "runs", reference_hash=bench.reference.content_hash(),
