@@ -112,7 +112,9 @@ def test_sd_finetune_loss_falls_and_card_records_the_run(work):
     assert card["final_loss"] == pytest.approx(np.mean(losses[-20:]))
     assert card["labels"] == ["normal", "benign", "malignant"]
     assert card["prompts"][1] == "Ultrasound image of benign breast"
-    assert card["versions"]["torch"] == torch.__version__.split("+")[0] or card["versions"]["torch"]
+    from importlib.metadata import version
+
+    assert card["versions"]["torch"] == version("torch") and card["versions"]["diffusers"] == version("diffusers")
     assert (work["sd"] / "README.md").read_text().startswith("# sd-busi")
 
 
