@@ -30,7 +30,7 @@ from usbench.datasets.splits import split  # noqa: E402
 from usbench.errors import InputError, UsbenchError, WeightsError  # noqa: E402
 from usbench.generators import GenerationRequest, build_generator  # noqa: E402
 from usbench.generators.checkpoints import CARD_FILE, OutOfMemory, folder_digest, out_of_memory_error  # noqa: E402
-from usbench.generators.diffusion import mask_requests, to_gray_uint8  # noqa: E402
+from usbench.generators.diffusion import to_gray_uint8  # noqa: E402
 from usbench.generators.tiny import save_tiny_sd, tiny_tokenizer  # noqa: E402
 from usbench.imageset import ImageSet, ImageSetWriter  # noqa: E402
 from usbench.recipes import finetune_controlnet, finetune_sd, recipe_config  # noqa: E402
@@ -257,7 +257,10 @@ def test_controlnet_generator_follows_masks(work, controlnet):
     out, _ = controlnet
     gen = build_generator("controlnet-busi", {"model": str(out), "steps": 2})
     assert gen.config.scheduler == "ddim" and gen.config.guidance == 5.0  # the paper's ControlNet sampling
-    reqs = mask_requests(ImageSet.read(work["data"]), size=48)[:3]
+    data = ImageSet.read(work["data"])
+    lesions = [r for r in data.records if r.label != "normal"][:3]
+    reqs = [GenerationRequest(f"cn-{i}", r.label, i, 48, mask=data.load_mask(r, 48)) for i, r in enumerate(lesions)]
+    assert all(r.mask is not None and r.mask.any() for r in reqs)
     images = list(gen.generate(reqs))
     assert all(im.shape == (48, 48) and im.dtype == np.uint8 for im in images)
     other_mask = GenerationRequest("x", reqs[0].label, reqs[0].seed, 48, mask=~reqs[0].mask)
@@ -274,17 +277,17 @@ def test_controlnet_generator_follows_masks(work, controlnet):
 
 
 def test_two_process_generation_equals_one_process(work, tmp_path):
-    config = json.dumps({"model": str(work["sd"]), "steps": 2, "batch_size": 2})
-    common = ["-m", "usbench.generators.sharding", "--generator", "sd-busi", "--config", config,
-              "--labels", "benign=3,malignant=2,normal=2", "--size", "40", "--seed", "11", "--batch-size", "2"]
+    """`accelerate launch -m usbench generate` on 2 CPU processes writes the files of one process."""
+    config = tmp_path / "gen.toml"
+    config.write_text(f'[generator.sd-busi]\nmodel = "{work["sd"]}"\nsteps = 2\nbatch_size = 2\n')
+    common = ["-m", "usbench", "generate", "-g", "sd-busi", "--config", str(config), "--labels-from", str(work["data"]),
+              "--n", "7", "--image-size", "40", "--seed", "11", "-q"]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
               "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu"]  # 2 processes; gloo on CPU
     two = subprocess.run(launch + common + ["--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=240)
     assert two.returncode == 0, two.stderr[-2000:]
-    from usbench.generators.sharding import main as shard_main
-
-    assert shard_main(common[2:] + ["--out", str(tmp_path / "one")]) == 0
+    assert main(common[2:] + ["--out", str(tmp_path / "one")]) == 0
     one_files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
     two_files = sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*") if p.is_file())
     assert one_files == two_files and len(one_files) == 8  # 7 images + manifest, no shard folders left
@@ -419,10 +422,11 @@ def test_generator_checkpoint_errors(work, controlnet, tmp_path, capsys):
         build_generator("sd-busi", {"model": str(incomplete)})
     with pytest.raises(WeightsError, match="not a diffusers checkpoint"):
         build_generator("sd-busi", {"model": str(work["data"])})
-    # Through a command: the sharding entry point.
-    from usbench.generators.sharding import main as shard_main
-
-    assert shard_main(["--generator", "sd-busi", "--config", json.dumps({"model": str(controlnet[0])}), "--out", str(tmp_path / "g")]) == 2
+    # Through a command
+    config = tmp_path / "wrong.toml"
+    config.write_text(f'[generator.sd-busi]\nmodel = "{controlnet[0]}"\n')
+    assert main(["generate", "-g", "sd-busi", "--config", str(config), "--labels-from", str(work["data"]), "--n", "2",
+                 "--out", str(tmp_path / "g")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "ControlNet checkpoint" in err and "\n" not in err
 

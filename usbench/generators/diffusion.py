@@ -219,16 +219,4 @@ def check_mask(request: GenerationRequest) -> None:
             )
 
 
-def mask_requests(reference, size: int = 256, seed: int = 0, prefix: str = "cn") -> list[GenerationRequest]:
-    """One request per record of ``reference`` (e.g. the test split), conditioned on its mask,
-    with seeds ``seed, seed+1, ...``: the ControlNet's default workload, so mask adherence can be
-    measured against the very masks asked for."""
-    out = []
-    for i, rec in enumerate(reference.records):
-        mask = reference.load_mask(rec, size)
-        out.append(GenerationRequest(id=f"{prefix}-{i:05d}", label=rec.label, seed=seed + i, size=size,
-                                     mask=mask if mask is not None else np.zeros((size, size), bool)))
-    return out
-
-
-__all__ = ["ControlNetGenerator", "DiffusionConfig", "StableDiffusionGenerator", "check_mask", "mask_requests", "to_gray_uint8"]
+__all__ = ["ControlNetGenerator", "DiffusionConfig", "StableDiffusionGenerator", "check_mask", "to_gray_uint8"]

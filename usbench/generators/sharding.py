@@ -10,24 +10,19 @@ Library use (the ``usbench generate``/``usbench run`` commands call this)::
 
     generate_sharded(generator, requests, out, batch_size=8)
 
-Stand-alone, for scripts and tests::
+From the command line::
 
-    accelerate launch --multi_gpu --num_processes 2 -m usbench.generators.sharding \\
-        --generator sd-busi --config '{"model": "sd-busi-ft", "steps": 50}' \\
-        --labels benign=100,malignant=100,normal=100 --size 256 --seed 0 --out gen/
+    accelerate launch --multi_gpu --num_processes 2 -m usbench generate -g sd-busi --n 780 --out gen/
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from usbench.errors import ConfigError, UsbenchError
+from usbench.errors import UsbenchError
 from usbench.generators.base import GenerationRequest, Generator
 from usbench.generators.driver import generate_to_imageset
 from usbench.imageset import ImageSet, ImageSetWriter, read_gray, read_mask
@@ -111,63 +106,4 @@ def merge_shards(out: Path, requests: Sequence[GenerationRequest], world: int, s
     return merged
 
 
-def label_requests(counts: dict[str, int], size: int = 256, seed: int = 0) -> list[GenerationRequest]:
-    """``counts`` images per label, ids ``<label>-00000``…, seeds ``seed, seed+1, ...`` over the whole list."""
-    out, k = [], 0
-    for label, n in counts.items():
-        for i in range(n):
-            out.append(GenerationRequest(id=f"{label}-{i:05d}", label=label, seed=seed + k, size=size))
-            k += 1
-    return out
-
-
-def parse_counts(text: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for part in filter(None, text.split(",")):
-        label, _, n = part.partition("=")
-        if not n.strip().isdigit():
-            raise ConfigError(f"--labels {text!r}: expected label=count pairs", "e.g. --labels benign=10,malignant=10,normal=10")
-        counts[label.strip()] = int(n)
-    return counts
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m usbench.generators.sharding", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--generator", required=True)
-    ap.add_argument("--config", default="{}", help="the generator's config as JSON")
-    ap.add_argument("--labels", default="benign=1,malignant=1,normal=1", help="label=count,...")
-    ap.add_argument("--masks-from", default="", help="mask-conditioned: one request per image of this data set's masks")
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
-    try:
-        from usbench.generators import build_generator
-
-        try:
-            config = json.loads(args.config)
-        except ValueError:
-            raise ConfigError(f"--config is not valid JSON: {args.config!r}", "e.g. --config '{\"steps\": 20}'") from None
-        gen = build_generator(args.generator, config)
-        if args.masks_from:
-            from usbench.datasets import load
-            from usbench.generators.diffusion import mask_requests
-
-            requests = mask_requests(load(args.masks_from), size=args.size, seed=args.seed)
-        else:
-            requests = label_requests(parse_counts(args.labels), size=args.size, seed=args.seed)
-        result = generate_sharded(gen, requests, Path(args.out), batch_size=args.batch_size, progress=sys.stderr.isatty())
-    except UsbenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    if result is not None:
-        print(f"{len(result)} images in {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-__all__ = ["generate_sharded", "label_requests", "merge_shards", "parse_counts", "shard_requests"]
+__all__ = ["generate_sharded", "merge_shards", "shard_requests"]
