@@ -71,15 +71,20 @@ def kid_from_features(X1: np.ndarray, X2: np.ndarray, n_subsets: int = 100, subs
 GRAM_LIMIT = 4000  # rows per set above which n×n kernel matrices are not formed
 
 
-def kid_by_subsets(X1: np.ndarray, X2: np.ndarray, n_subsets: int, subset_size: int, seed: int, degree: int = 3,
-                   gamma: float | None = None, coef0: float = 1.0) -> tuple[float, float, dict]:
-    """KID with kernels computed per subset (large sets); same subsets as :func:`kid_from_grams`."""
-    n1, n2 = len(X1), len(X2)
+def _subset_plan(n1: int, n2: int, n_subsets: int, subset_size: int, seed: int) -> tuple[int, dict, np.random.RandomState]:
+    """Subset size (never silently reduced: the details say so), details, and torch-fidelity's RNG."""
     m = min(subset_size, n1, n2)
     details: dict = {"subset_size": int(m), "n_subsets": int(n_subsets), "seed": int(seed)}
     if m < subset_size:
         details["subset_size_reduced"] = f"n below subset size {subset_size}: subsets of {m} images used"
-    rng = np.random.RandomState(seed)
+    return m, details, np.random.RandomState(seed)
+
+
+def kid_by_subsets(X1: np.ndarray, X2: np.ndarray, n_subsets: int, subset_size: int, seed: int, degree: int = 3,
+                   gamma: float | None = None, coef0: float = 1.0) -> tuple[float, float, dict]:
+    """KID with kernels computed per subset (large sets); same subsets as :func:`kid_from_grams`."""
+    n1, n2 = len(X1), len(X2)
+    m, details, rng = _subset_plan(n1, n2, n_subsets, subset_size, seed)
     mmds = np.empty(n_subsets)
     for s in range(n_subsets):
         a = X1[rng.choice(n1, m, replace=False)]
@@ -100,11 +105,7 @@ def kid_from_grams(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, n_subsets:
                    subset_size: int = 1000, seed: int = 0) -> tuple[float, float, dict]:
     """KID from whole-set kernel matrices: subsets drawn as torch-fidelity draws them."""
     n1, n2 = len(K11), len(K22)
-    m = min(subset_size, n1, n2)
-    details: dict = {"subset_size": int(m), "n_subsets": int(n_subsets), "seed": int(seed)}
-    if m < subset_size:
-        details["subset_size_reduced"] = f"n below subset size {subset_size}: subsets of {m} images used"
-    rng = np.random.RandomState(seed)
+    m, details, rng = _subset_plan(n1, n2, n_subsets, subset_size, seed)
     mmds = np.empty(n_subsets)
     for s in range(n_subsets):
         i = rng.choice(n1, m, replace=False)
