@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-data_app = typer.Typer(help="Real datasets: inspect them, split them, make the phantom set.", no_args_is_help=True)
+data_app = typer.Typer(help="Real datasets: inspect them (duplicates, split leaks); make the phantom set.", no_args_is_help=True)
 study_app = typer.Typer(help="The blinded reader study: create, serve, analyse.", no_args_is_help=True)
 finetune_app = typer.Typer(help="The paper's fine-tuning recipes (Stable Diffusion, ControlNet).", no_args_is_help=True)
 segmenter_app = typer.Typer(help="The lesion segmenter behind mask adherence.", no_args_is_help=True)
