@@ -170,6 +170,7 @@ class Benchmark:
         self.config = config
         self.progress = progress
         self.log = log
+        self._said: set[str] = set()
         self.out = Path(config.out).expanduser()  # created by prepare_out(), once the inputs are known good
         self.reference = load(config.reference, size=config.image_size, seed=0, progress=progress)
         self.split: Split = split(self.reference, scheme=config.split, test_fraction=config.test_fraction, seed=config.seed)
@@ -179,6 +180,12 @@ class Benchmark:
                                      options=config.extractor, progress=progress)
 
     # -- generation --------------------------------------------------------------------------
+    def _log_once(self, message: str) -> None:
+        """Skip reasons are the same for every generator (a missing weights file): say each once."""
+        if message not in self._said:
+            self._said.add(message)
+            self.log(message)
+
     def prepare_out(self) -> None:
         ensure_writable_dir(self.out)
 
@@ -217,7 +224,7 @@ class Benchmark:
             run.images, self.compare, specs, self.features, train=self.train, heldout=self.split.test,
             seed=self.config.seed, n_bootstrap=self.config.n_bootstrap, image_size=self.config.image_size,
             store_path=run.dir / "metrics.json", provenance=self.provenance, progress=self.progress,
-            log=lambda m: self.log(f"{run.generator}: {m}"),
+            log=self._log_once,
         )
         return run.metrics
 
