@@ -56,9 +56,15 @@ class _FeatureMetric:
 
 
 @dataclass
-class FidConfig:
+class _FeatureConfig:
+    """What every feature-based metric is configured with."""
+
     extractor: str = "inception"
     normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
+
+
+@dataclass
+class FidConfig(_FeatureConfig):
     max_direct_bootstrap: int = 200  # resamples when neither the Gram route nor small d makes B cheap
 
 
@@ -88,9 +94,7 @@ class FID(_FeatureMetric):
 
 
 @dataclass
-class FdInfConfig:
-    extractor: str = "inception"
-    normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
+class FdInfConfig(_FeatureConfig):
     n_points: int = 15
 
 
@@ -126,9 +130,7 @@ class FDInfinity(_FeatureMetric):
 
 
 @dataclass
-class KidConfig:
-    extractor: str = "inception"
-    normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
+class KidConfig(_FeatureConfig):
     subset_size: int = 1000
     n_subsets: int = 100
     degree: int = 3
@@ -164,9 +166,7 @@ class KID(_FeatureMetric):
 
 
 @dataclass
-class PrdcConfig:
-    extractor: str = "inception"
-    normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
+class PrdcConfig(_FeatureConfig):
     k: int = 5
 
 
