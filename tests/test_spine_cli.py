@@ -114,6 +114,8 @@ def test_unknown_metric_lists_known(capsys, busi, tmp_path, plugin):
 @pytest.mark.parametrize("text,words", [
     ("[run]\nnn = 3\n", ["unknown key", "nn", "known keys"]),
     ("[run]\nn = \"many\"\n", ["n must be int", "many"]),
+    ("[run]\nn = true\n", ["n must be int", "bool"]),
+    ("[run]\ngenerator = \"phantom\"\n", ["generator is a table"]),
     ("[runn]\n", ["unknown table", "runn"]),
     ("[run\n", ["not valid TOML"]),
 ])

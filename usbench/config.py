@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from usbench.errors import ConfigError, InputError
+from usbench.generators.base import config_from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,23 +123,14 @@ def load_config(path: str | Path | None) -> RunConfig:
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}", f"known tables: {', '.join(sorted(_TOP_TABLES))}")
     run = data.get("run", {})
-    known = {f.name for f in fields(RunConfig)} - {"generator", "metric", "extractor", "utility_config"}
-    bad = sorted(set(run) - known)
-    if bad:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(bad)} in [run]", f"known keys: {', '.join(sorted(known))}")
-    defaults = RunConfig()
-    for key, value in run.items():
-        want = type(getattr(defaults, key))
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            run[key] = float(value)
-            continue
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise ConfigError(
-                f"{path}: [run] {key} must be {want.__name__}, got {type(value).__name__} {value!r}", "fix the value"
-            )
+    nested = sorted(set(run) & {"generator", "metric", "extractor", "utility_config"})
+    if nested:
+        raise ConfigError(f"{path}: {nested[0]} is a table, not a key of [run]", f"write it as [{nested[0]}.NAME] with key = value lines")
+    config = config_from_dict(RunConfig, run, f"{path}: [run]")  # unknown keys and wrong types, in one line
     for table in ("generator", "metric", "extractor"):
         for name, sub in data.get(table, {}).items():
             if not isinstance(sub, dict):
                 raise ConfigError(f"{path}: [{table}.{name}] must be a table", f"write [{table}.{name}] then key = value lines")
-    return RunConfig(**run, generator=data.get("generator", {}), metric=data.get("metric", {}),
-                     extractor=data.get("extractor", {}), utility_config=data.get("utility", {}))
+    config.generator, config.metric = data.get("generator", {}), data.get("metric", {})
+    config.extractor, config.utility_config = data.get("extractor", {}), data.get("utility", {})
+    return config

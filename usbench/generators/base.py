@@ -69,7 +69,7 @@ def config_from_dict(cls: type, config: dict[str, Any], where: str) -> Any:
         want = type(getattr(defaults, key))
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if getattr(defaults, key) is not None and not isinstance(value, want):
+        if getattr(defaults, key) is not None and (not isinstance(value, want) or (want is int and isinstance(value, bool))):
             raise ConfigError(
                 f"{where}: {key} must be {want.__name__}, got {type(value).__name__} {value!r}",
                 "fix the value in the config file or flag",
