@@ -47,3 +47,32 @@ def test_run_joins_distribution_task_and_utility_columns(phantom_set, tmp_path):
         if r["frd"]:
             assert float(r["frd_ci_low"]) <= float(r["frd"]) <= float(r["frd_ci_high"])
     assert (bench.out / "runs" / overall["phantom"]["run_id"] / "utility.json").is_file()
+
+
+def test_reader_study_joins_the_leaderboard_and_the_report(phantom_set, tmp_path):
+    """Runs → blinded study → (simulated) ratings → leaderboard reader columns and metric-vs-human plots."""
+    from _study_fixtures import simulate_ratings
+    from usbench.cli import main
+    from usbench.reader_study.analysis import analyze
+    from usbench.reader_study.builder import StudyConfig, create_study
+
+    gens = ["phantom", "phantom-blurred", "phantom-flat"]
+    cfg = RunConfig(out=str(tmp_path / "out"), reference=str(phantom_set), generators=gens, metrics=["frd"], n=12,
+                    image_size=64, n_bootstrap=20)
+    bench = run_benchmark(cfg)
+    runs = [r.dir for r in bench.runs]
+    create_study(phantom_set, runs, tmp_path / "study", StudyConfig(readers=["alice", "bob"], n_per_source=4, size=64, seed=1))
+    simulate_ratings(tmp_path / "study", seed=2)
+    res = analyze(tmp_path / "study")
+    assert main(["leaderboard", str(tmp_path / "out"), "--study", str(tmp_path / "study"), "--out", str(tmp_path / "lb.csv")]) == 0
+    rows = {r["run_id"]: r for r in csv.DictReader(open(tmp_path / "lb.csv")) if r["subset"] == "all"}
+    for run in bench.runs:
+        g = res["per_generator"][run.run_id]
+        assert float(rows[run.run_id]["reader_fool_rate"]) == pytest.approx(g["fool_rate"])
+        assert float(rows[run.run_id]["reader_auc"]) == pytest.approx(g["reader_auc"])
+        assert rows[run.run_id]["reader_n_readers"] == "2"
+    per_label = [r for r in csv.DictReader(open(tmp_path / "lb.csv")) if r["subset"] != "all"]
+    assert per_label and all(r["reader_fool_rate"] == "" for r in per_label)  # readers judged whole runs
+    bench = run_benchmark(cfg, studies=[tmp_path / "study"])  # the report now plots metrics against readers
+    assert (bench.out / "figures" / "human_vs_frd.png").is_file()
+    assert "Spearman" in (bench.out / "report.html").read_text()
