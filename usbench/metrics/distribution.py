@@ -282,6 +282,9 @@ class FRD(_FeatureMetric):
         value = math.log(max(fd, FRD_FLOOR))
         lo, hi, _ = bootstrap_frechet(g, r, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level, center=fd)
         ci = (math.log(max(lo, FRD_FLOOR)), math.log(max(hi, FRD_FLOOR))) if ctx.n_bootstrap > 0 else (math.nan, math.nan)
+        if ctx.n_bootstrap > 0 and lo <= FRD_FLOOR:
+            region["ci_low_note"] = (f"the interval of d² reaches {lo:.3g} <= 0: consistent with no distance at all; "
+                                     f"ln is unbounded below, so the lower bound shown is ln of the floor {FRD_FLOOR:g}")
         details = {"frechet_distance": fd, "convention": "FRD v1: ln(d²), features z-scored with the reference mean/std",
                    "features_used": g.shape[1], "features_dropped": dropped,
                    "interval": "percentile bootstrap over images of d², re-centred on the estimate, then ln; normalisation from the full reference set held fixed",
