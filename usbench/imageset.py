@@ -477,17 +477,8 @@ def _atomic_png(path: Path, arr: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def copy_imageset(src: ImageSet, out: Path) -> ImageSet:
-    """Copy a set into an ImageSet folder (images and masks), for tools that want files of their own."""
-    with ImageSetWriter(out, source=src.name) as w:
-        for rec in src.records:
-            w.add(rec.id, src.load_image(rec), label=rec.label, mask=src.load_mask(rec), prompt=rec.prompt,
-                  seed=rec.seed, source=rec.source)
-    return ImageSet.read(out)
-
-
 __all__ = [
     "IMAGE_SUFFIXES", "MANIFEST", "MANIFEST_COLUMNS", "ImageRecord", "ImageSet", "ImageSetWriter",
-    "atomic_write_bytes", "atomic_write_text", "copy_imageset", "ensure_writable_dir", "read_gray",
+    "atomic_write_bytes", "atomic_write_text", "ensure_writable_dir", "read_gray",
     "read_mask", "resize_gray", "resize_mask", "sha256_file", "write_png",
 ]

@@ -108,7 +108,7 @@ def doctor_report() -> dict[str, Any]:
     """What this installation has: versions, device, backends, and where weights are found."""
     from usbench.generators import GENERATORS
     from usbench.metrics import EXTRACTORS, METRICS
-    from usbench.runs import versions
+    from usbench.versions import versions
     from usbench.weights import cache_dirs, offline, usbench_cache
 
     report: dict[str, Any] = {"versions": versions(), "offline": offline(), "cache": str(usbench_cache()),

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,7 +27,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from usbench import __version__
 from usbench.config import RunConfig
 from usbench.datasets import load
 from usbench.datasets.splits import Split, split
@@ -39,6 +37,7 @@ from usbench.generators.sharding import generate_sharded, process_info
 from usbench.imageset import ImageSet, atomic_write_text, ensure_writable_dir
 from usbench.metrics import METRICS, MetricContext
 from usbench.metrics.features import FeatureStore
+from usbench.versions import versions
 
 LABEL_SEED_STRIDE = 1_000_003  # request seeds: seed * stride + position, distinct across runs' seeds
 
@@ -149,18 +148,6 @@ class RunRecord:
     images: ImageSet
     info: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"usbench": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "torch", "torchvision", "torch-fidelity", "torchmetrics", "diffusers", "monai", "scikit-image"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = ""
-    return out
 
 
 class Benchmark:

@@ -89,7 +89,7 @@ def pairwise_msssim(images: np.ndarray, pairs: np.ndarray, batch: int = 32) -> n
     c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
     pairs = torch.as_tensor(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
     terms = torch.empty(len(betas), len(pairs), dtype=x.dtype)
-    with torch.no_grad():
+    with torch.no_grad(), torch_threads(1):  # small convolutions: a second thread only contends
         for scale in range(len(betas)):
             padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
             mu, ex2 = _blur(padded, g), _blur(padded * padded, g)  # per image, once

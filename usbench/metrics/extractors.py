@@ -129,7 +129,6 @@ class InceptionExtractor:
 
     def model(self):
         if self._model is None:
-            import torch
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
             path, _, _ = self.resolve()

@@ -124,7 +124,6 @@ def kid_bootstrap(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, B: int, see
     if B <= 0:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    n1, n2 = len(K11), len(K22)
     d11, d22 = np.diag(K11), np.diag(K22)
     vals = np.empty(B)
     from usbench.metrics.frechet import single_blas_thread

@@ -107,7 +107,6 @@ def glcm_features(L: np.ndarray, M: np.ndarray) -> list[float]:
     s = i + j
     dif = np.abs(i - j)
     kdiff = np.arange(0, Ng)
-    ksum = np.arange(2, 2 * Ng + 1)
     pdiff = np.stack([np.bincount((dif).astype(np.int64).ravel(), weights=Pa.ravel(), minlength=Ng)[:Ng] for Pa in P])
     psum = np.stack([np.bincount((s - 2).astype(np.int64).ravel(), weights=Pa.ravel(), minlength=2 * Ng - 1) for Pa in P])
     c = s[None] - (ux + uy)[:, None, None]

@@ -7,31 +7,17 @@ Two files: ``usbench-model-card.json`` (read by the generators: labels, base, ki
 from __future__ import annotations
 
 import platform
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from usbench.generators.checkpoints import write_card
 from usbench.imageset import atomic_write_text
+from usbench.versions import versions
 
 
 def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for pkg in ("usbench", "torch", "diffusers", "transformers", "accelerate", "peft", "safetensors"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed" if pkg != "usbench" else _usbench_version()
-    return out
-
-
-def _usbench_version() -> str:
-    import usbench
-
-    return getattr(usbench, "__version__", "0.1.0")
+    return {**versions(("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors")), "platform": platform.platform()}
 
 
 def write_model_card(folder: Path, card: dict[str, Any]) -> None:
@@ -50,7 +36,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         f"- Base model: `{card.get('base', '')}`" + (f" (initialised from `{card['init_from']}`)" if card.get("init_from") else ""),
         f"- Kind: {'LoRA adapter (rank ' + str(card['lora_rank']) + ')' if card.get('lora_rank') else 'full weights'}",
-        f"- Labels and prompts: " + "; ".join(f"{l}: \"{p}\"" for l, p in zip(card.get("labels", []), card.get("prompts", []))),
+        "- Labels and prompts: " + "; ".join(f"{l}: \"{p}\"" for l, p in zip(card.get("labels", []), card.get("prompts", []))),
         f"- Data: `{data.get('path', '')}` ({data.get('n_train', '?')} training images, content sha256 `{data.get('content_hash', '')}`)",
         f"- Split: {split.get('scheme', 'none')} (seed {split.get('seed', '-')}, {split.get('n_test', 0)} held out)",
         f"- Steps: {card.get('steps', '?')}, final training loss {card.get('final_loss', float('nan')):.4f}",

@@ -16,7 +16,7 @@ from usbench.generators.checkpoints import (
 )
 from usbench.recipes.finetune_sd import _label_order, diffusion_targets, encode_prompts, load_training_set
 from usbench.recipes.training import (
-    FinetuneConfig, _fp32, Task, TrainResult, add_lora, data_card, make_accelerator, parent_card, prepare_out, run_training,
+    FinetuneConfig, _fp32, Task, TrainResult, data_card, make_accelerator, parent_card, prepare_out, run_training,
 )
 
 CONTROLNET_DEFAULTS = dict(steps=15000, lr=1e-5, batch_size=4)

@@ -65,7 +65,6 @@ def diffusion_targets(batch, vae, noise_scheduler, gens, dtype, device):
 
 def finetune_sd(cfg: FinetuneConfig) -> TrainResult:
     """Fine-tune Stable Diffusion on ``cfg.data``; write the pipeline (or LoRA adapter) and its card to ``cfg.out``."""
-    import torch
     import torch.nn.functional as F
     from diffusers import DDPMScheduler
 

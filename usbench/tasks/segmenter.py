@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,6 +29,7 @@ import numpy as np
 from usbench.errors import ConfigError, InputError, NotEnoughImagesError, OutputError, WeightsError
 from usbench.imageset import ImageSet, atomic_write_bytes, atomic_write_text, ensure_writable_dir, sha256_file
 from usbench.tasks.segmentation_scores import dice_hd95
+from usbench.versions import versions
 
 WEIGHTS_FILE = "segmenter.pt"
 CARD_FILE = "card.json"
@@ -418,7 +418,7 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
                                   "grid": list(PRESENCE_GRID)}),
         "history": history,
         "config": asdict(config),
-        "versions": _versions(),
+        "versions": versions(("torch", "monai", "numpy")),
     }
     seg = Segmenter(net=net, card=card)
     card["ceiling"] = evaluate_segmenter(seg, sp.test, config.batch_size)
@@ -432,14 +432,6 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
     atomic_write_text(out / CARD_FILE, json.dumps(card, indent=2, default=_json_default) + "\n")
     seg.folder = out
     return seg
-
-
-def _versions() -> dict:
-    import monai
-    import torch
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "monai": monai.__version__,
-            "numpy": np.__version__}
 
 
 def _json_default(o: Any) -> Any:
