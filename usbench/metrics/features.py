@@ -37,14 +37,14 @@ class FeatureStore:
         self.progress = progress
         self._extractors: dict[str, Any] = {}
         self._rows: dict[tuple[str, Path], np.ndarray] = {}
-        self._parents: list[ImageSet] = []
+        self._parents: list[tuple[ImageSet, frozenset[Path]]] = []
         self.hits = 0
         self.misses = 0
 
     def register(self, *sets: ImageSet | None) -> None:
         """Declare whole sets whose subsets (labels, bootstrap samples) will be asked for: a subset
         is then served from its parent's features, extracted (or loaded from disk) once."""
-        self._parents.extend(s for s in sets if s is not None and len(s))
+        self._parents.extend((s, frozenset(r.file for r in s.records)) for s in sets if s is not None and len(s))
 
     def extractor(self, name: str) -> Any:
         if name not in self._extractors:
@@ -62,7 +62,7 @@ class FeatureStore:
         if all(r is not None for r in rows) and rows:
             return np.stack(rows)  # type: ignore[arg-type]
         files = {r.file for r in imageset.records}
-        parent = next((p for p in self._parents if files <= {r.file for r in p.records}), None)
+        parent = next((p for p, p_files in self._parents if files <= p_files), None)
         if parent is not None and parent is not imageset:
             self(parent, name)
             return np.stack([self._rows[(name, r.file)] for r in imageset.records])
