@@ -23,7 +23,7 @@ from usbench.errors import InputError, WeightsError
 from usbench.generators.base import config_from_dict
 from usbench.metrics.base import MetricContext, MetricResult, require_images
 from usbench.metrics.bootstrap import bootstrap
-from usbench.metrics.common import make_result, torch_threads
+from usbench.metrics.common import make_result
 from usbench.weights import WeightsSpec, resolve_weights
 
 MSSSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -89,7 +89,7 @@ def pairwise_msssim(images: np.ndarray, pairs: np.ndarray, batch: int = 32) -> n
     c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
     pairs = torch.as_tensor(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
     terms = torch.empty(len(betas), len(pairs), dtype=x.dtype)
-    with torch.no_grad(), torch_threads(1):  # small convolutions: a second thread only contends
+    with torch.no_grad():  # all threads: measured 279 s vs 208 s cold built-in run when pinned to one
         for scale in range(len(betas)):
             padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
             mu, ex2 = _blur(padded, g), _blur(padded * padded, g)  # per image, once
