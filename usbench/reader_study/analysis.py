@@ -343,6 +343,22 @@ def afc_stats(afc: pd.DataFrame, n_boot: int = 2000, seed: int = 0, alpha: float
     return out
 
 
+def own_result(study: Path, reader: str) -> str:
+    """A finished reader's own result (Markdown), for the end page of a study that shows it."""
+    df = load_long(study)
+    main = df[(df["block"] == "main") & (df["reader"] == reader)]
+    lines = []
+    if len(main):
+        s = detection_stats(main["rating"], main["truth"])
+        lines.append(f"**Your result**: accuracy {s['accuracy']:.0%} on {s['n']} images (50 % is chance; 'unsure' counts half); "
+                     f"synthetic images recognised {s['sensitivity']:.0%}, real images recognised {s['specificity']:.0%}; AUC {s['auc']:.2f}.")
+    afc = load_afc(study)
+    afc = afc[afc["reader"] == reader]
+    if len(afc):
+        lines.append(f"In the pairs you picked the real image {int(afc['correct'].sum())} times out of {len(afc)}.")
+    return "\n\n".join(lines)
+
+
 def _median(s) -> float:
     s = pd.to_numeric(s, errors="coerce").dropna()
     return float(s.median()) if len(s) else float("nan")

@@ -73,7 +73,6 @@ class StudyConfig:
     size: int = 256  # every image is shown at size x size pixels
     seed: int = 0
     practice: int = 0  # practice cases (with feedback, not analysed), half real half synthetic
-    practice_pass: float = 0.0  # share of practice answers that must be right to go on (0 = no pass mark)
     repeats: int = 0  # main cases shown a second time, under a fresh id (intra-reader consistency)
     washout: int = 10  # at least this many other items between a case and its repeat
     afc_pairs: int = 0  # 2AFC pairs per generator (a real and a synthetic image side by side)
@@ -104,8 +103,6 @@ class StudyConfig:
             raise ConfigError(f"size {self.size} is outside 32..2048", "use 256 or 512")
         if min(self.practice, self.repeats, self.afc_pairs, self.washout) < 0 or self.token_days < 0:
             raise ConfigError("practice, repeats, washout, afc_pairs and token_days must be >= 0", "use 0 to switch them off")
-        if not 0 <= self.practice_pass <= 1 or (self.practice_pass and not self.practice):
-            raise ConfigError("practice_pass is a share in 0..1 and needs practice cases", "e.g. practice = 4, practice_pass = 0.75")
         for q in self.questions:
             q.validate()
         if len({q.key for q in self.questions}) != len(self.questions):
