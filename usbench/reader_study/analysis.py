@@ -287,6 +287,7 @@ def analyze(study: Path, cov: str = "delong", n_boot: int = 2000, seed: int = 0,
             per_gen[g] = {
                 "reader_auc": ci["auc"], "reader_auc_ci_low": max(ci["ci_low"], 0.0), "reader_auc_ci_high": min(ci["ci_high"], 1.0),
                 "reader_auc_df": ci["df"], "auc_per_reader": dict(zip(data.readers, theta[t].tolist())),
+                "case_variance": float(np.mean(np.diag(c4[t, :, t, :]))),  # mean over readers, by the --cov estimator
                 **fool_rate(sub, n_boot, seed, alpha),
                 "fool_rate_per_reader": fool_matrix(sub).mean(axis=1).to_dict(),
                 "fool_rate_per_label": {lab: float(fool_matrix(sub[sub["label"] == lab]).mean(axis=1).mean())

@@ -504,3 +504,61 @@ def read_key(study: Path) -> list[dict]:
 
 def open_store(study: Path) -> RatingsStore:
     return RatingsStore(Path(study) / DB_NAME)
+
+
+# --------------------------------------------------------------------------------------------
+# Reader management after creation (``usbench study readers ...``)
+
+
+def _expiry(days: float | None) -> float | None:
+    if days is not None and days < 0:
+        raise ConfigError("--expires-days must be >= 0", "0 or leave it out for links that never expire")
+    return time.time() + days * 86400 if days else None
+
+
+def _link(study: Path, token: str) -> str:
+    return f"{str(read_config(study).get('base_url', 'http://127.0.0.1:8501')).rstrip('/')}/?token={token}"
+
+
+def add_reader(study: Path, reader: str, expires_days: float | None = None) -> str:
+    """A new reader with their own seeded order over the study's cases; returns their link."""
+    check_reader_name(reader)
+    study = Path(study)
+    config = read_config(study)
+    cfg = StudyConfig(**{k: v for k, v in config.items() if k in {f.name for f in fields(StudyConfig)}})
+    token = secrets.token_urlsafe(24)
+    with open_store(study) as s:
+        if reader in s.readers():
+            raise ConfigError(f"the study already has a reader {reader!r}", "choose another name, or `study readers reissue` for a new link")
+        index = len(s.readers())  # the next reader index: a seeded order of its own
+        s.add_reader(reader, token, expires_at=_expiry(expires_days))
+        s.set_sequence(reader, reader_sequence(read_key(study), cfg, index))
+    return _remember_link(study, reader, _link(study, token))
+
+
+def reissue_reader(study: Path, reader: str, expires_days: float | None = None) -> str:
+    """A new link for ``reader`` (the old one stops working); answers and place are kept."""
+    token = secrets.token_urlsafe(24)
+    with open_store(study) as s:
+        s.reissue(reader, token, _expiry(expires_days))
+    return _remember_link(study, reader, _link(study, token))
+
+
+def revoke_reader(study: Path, reader: str) -> None:
+    with open_store(study) as s:
+        s.revoke(reader)
+    links = read_links(study)
+    links.pop(reader, None)
+    write_links(study, links)
+
+
+def unlock_reader(study: Path, reader: str) -> None:
+    with open_store(study) as s:
+        s.unlock(reader)
+
+
+def _remember_link(study: Path, reader: str, link: str) -> str:
+    links = read_links(study)
+    links[reader] = link
+    write_links(study, links)
+    return link

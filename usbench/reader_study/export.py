@@ -19,6 +19,7 @@ Every text cell of a CSV export that a spreadsheet would read as a formula (star
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -44,10 +45,11 @@ def safe_csv(df: pd.DataFrame) -> str:
     """CSV of ``df`` with every text cell neutralised (numbers are left alone: -0.5 stays a number)."""
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object:
+        if not pd.api.types.is_numeric_dtype(out[c]):  # object or string columns (pandas 2 and 3)
             out[c] = out[c].map(neutralise)
     out.columns = [neutralise(str(c)) for c in out.columns]
-    return out.to_csv(index=False, lineterminator="\n")
+    # every text cell quoted: a CR inside a comment stays inside its cell with a "\n" line end
+    return out.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
 
 
 def long_csv(study: Path) -> str:
