@@ -24,7 +24,7 @@ from usbench.reader_study.store import COMMENT_MAX, DB_NAME, LockedError, Rating
 
 STUDY = Path(os.environ.get("USBENCH_STUDY", "."))
 ZOOMS = {"fit": None, "1:1": 1.0, "2×": 2.0, "3×": 3.0}
-SHORTCUTS = "Keys: **1–5** answer · **B** previous · **Z** zoom (fit, 1:1, 2×, 3×) · in pairs **←/→** pick the real image"
+SHORTCUTS = "Keys: **1–5** answer · **B** back · **Z** zoom · pairs: **← →**"
 
 st.set_page_config(page_title="Reader study", layout="wide", initial_sidebar_state="collapsed")
 
@@ -97,7 +97,7 @@ def _start() -> None:
 def _viewer_css(zoom: float | None, brightness: int, contrast: int, pairs: bool) -> None:
     """Nearest-neighbour when enlarged, brightness/contrast as a CSS filter, and 'fit' sized to the
     window (a 1366×768 screen shows the whole image and the answer buttons)."""
-    fit = "" if zoom else f"height: calc(100vh - {330 if pairs else 250}px) !important; width: auto !important; max-width: 100%; object-fit: contain;"
+    fit = "" if zoom else f"height: calc(100vh - {300 if pairs else 230}px) !important; width: auto !important; max-width: 100%; object-fit: contain;"
     st.markdown(
         "<style>"
         f"[data-testid='stImage'] img {{ image-rendering: pixelated; filter: brightness({brightness / 100:.2f}) contrast({contrast / 100:.2f}); {fit} }}"
@@ -117,8 +117,10 @@ def _show_image(image_id: str, size: int, zoom: float | None, max_height: int) -
 
 
 def _display_controls() -> tuple[float | None, int, int]:
-    zoom_name = st.segmented_control("Zoom", list(ZOOMS), default="fit", key="zoom", label_visibility="collapsed") or "fit"
-    with st.expander("Brightness / contrast"):
+    c1, c2 = st.columns([1, 1.3])
+    with c1:
+        zoom_name = st.segmented_control("Zoom", list(ZOOMS), default="fit", key="zoom", label_visibility="collapsed") or "fit"
+    with c2.expander("Brightness / contrast"):
         b = st.slider("Brightness %", 50, 150, 100, 5, key="brightness")
         c = st.slider("Contrast %", 50, 200, 100, 5, key="contrast")
     return ZOOMS[zoom_name], int(b), int(c)
@@ -180,7 +182,7 @@ def reader_page(store: RatingsStore, reader: str) -> None:
     done_main = sum(1 for s in seq if s.block != "practice" and s.item in rated)
 
     in_practice = pos < len(seq) and seq[pos].block == "practice"
-    st.markdown(f"##### {cfg.get('title', 'Reader study')}")
+    st.markdown(f"**{cfg.get('title', 'Reader study')}**")
     st.progress(done_main / max(n_main, 1), text=f"{done_main} of {n_main} answered" + (" (practice first)" if in_practice else ""))
     if fb := st.session_state.pop("feedback", None):
         st.info(fb)
@@ -198,11 +200,8 @@ def reader_page(store: RatingsStore, reader: str) -> None:
     if it.block == "practice":
         st.caption("Practice image: you will be told the answer. Practice answers are not analysed.")
     left, right = st.columns([3, 2], gap="medium")
-    with left:
-        zoom, b, c = _display_controls()
-        _viewer_css(zoom, b, c, pairs=False)
-        _show_image(it.image_id, size, zoom, 560)
     with right:
+        zoom, b, c = _display_controls()
         st.markdown("**Is this image real or synthetic?**")
         args = (reader, display.id, it.item, it.block, it.image_id)
         for k in range(1, 6):
@@ -217,35 +216,47 @@ def reader_page(store: RatingsStore, reader: str) -> None:
         st.text_input("Comment (optional)", value=previous["comment"] if previous else "", key=f"comment_{pos}",
                       max_chars=COMMENT_MAX, placeholder="anything that made you decide")
         _nav(previous, allow_back, pos)
+    with left:
+        _viewer_css(zoom, b, c, pairs=False)
+        _show_image(it.image_id, size, zoom, 560)
 
 
 def _pair_page(reader, it, display_id, previous, allow_back, pos, size) -> None:
     st.markdown("**One of these two images is real, the other synthetic. Which one is real?**")
-    zoom, b, c = _display_controls()
+    top = st.container()
+    bottom = st.container()
+    with bottom:
+        zoom, b, c = _display_controls()
     _viewer_css(zoom, b, c, pairs=True)
-    cols = st.columns(2, gap="medium")
+    with top:
+        cols = st.columns(2, gap="medium")
     args = (reader, display_id, it.item, it.block, it.image_id)
     for col, image_id, value, label, key in ((cols[0], it.image_id, 1, "Left is real", "Left"),
                                              (cols[1], it.image_id_b, 2, "Right is real", "Right")):
         with col:
-            _show_image(image_id, size, zoom, 460)
+            _show_image(image_id, size, zoom, 440)
             st.button(label, key=f"afc_{value}", shortcut=key, width="stretch", on_click=_answer,
                       args=(*args, value, allow_back, pos, [], "2afc"),
                       type="primary" if previous and previous["rating"] == value else "secondary")
+    with bottom:
+        _pair_footer(previous, allow_back, pos)
+
+
+def _pair_footer(previous, allow_back: bool, pos: int) -> None:
     st.text_input("Comment (optional)", value=previous["comment"] if previous else "", key=f"comment_{pos}",
                   max_chars=COMMENT_MAX, placeholder="anything that made you decide")
     _nav(previous, allow_back, pos, pair=True)
 
 
 def _nav(previous, allow_back: bool, pos: int, pair: bool = False) -> None:
-    cols = st.columns([1, 1, 3])
+    cols = st.columns([1.4, 1, 2])
     if allow_back and pos > 0:
         cols[0].button("← Previous", on_click=_back, key="back", shortcut="B")
     cols[1].button("Zoom", on_click=_cycle_zoom, key="zoom_key", shortcut="Z", help="fit → 1:1 → 2× → 3×")
     if previous:
         what = ("left" if previous["rating"] == 1 else "right") if pair else f"{previous['rating']} ({SCALE[previous['rating'] - 1]})"
         cols[2].caption(f"Your answer: {what}")
-    st.caption(SHORTCUTS + (" · You can go back and change an answer until the last one." if allow_back else " · Answers are final."))
+    st.caption(SHORTCUTS + (" · answers can be changed until the last one" if allow_back else " · answers are final"))
 
 
 def admin_page(store: RatingsStore) -> None:
@@ -267,9 +278,9 @@ def admin_page(store: RatingsStore) -> None:
     audit = STUDY / "admin" / "audit.json"
     if audit.is_file():
         rep = json.loads(audit.read_text())
-        worst = max(rep["channels"], key=lambda r: r["auc"]) if rep["channels"] else {"channel": "-", "auc": 0.5}
-        st.caption(f"Blinding audit at creation: {'passed' if rep['passed'] else 'FAILED'} "
-                   f"(largest AUC {worst['auc']:.2f}, {worst['channel']}; `usbench study audit` for the table)")
+        best_p = min((r["p"] for r in rep["channels"]), default=1.0)
+        st.caption(f"Blinding audit at creation: {'passed' if rep['passed'] else 'FAILED'} ({len(rep['channels'])} tests, "
+                   f"smallest p = {best_p:.2g} against a limit of {rep['p_limit_bonferroni']:.2g}; `usbench study audit` for the table)")
     finished = [r for r in prog.to_dict("records") if r["finished"]] if not prog.empty else []
     if finished:
         c1, c2 = st.columns([2, 1])

@@ -165,7 +165,8 @@ def default_instructions(cfg: StudyConfig, n_items: int) -> str:
         "* Do not discuss the images with others while the study runs.",
         "* " + ("You can go back and change an answer until you answer the last image; then your answers are locked."
                 if cfg.allow_back else "Answers are final: there is no going back."),
-        "* Keys: **1–5** answer, **Z** cycles the zoom (fit, 1:1, 2×, 3×).",
+        "* Keys: **1–5** answer, **B** goes back, **Z** cycles the zoom (fit, 1:1, 2×, 3×; scroll to pan), "
+        "**←** / **→** pick the left or right image of a pair. Brightness and contrast are under the zoom.",
         "", f"There are {n_items} items; this takes about **{minutes} minutes**. You can stop and come back with the same link.",
     ]
     if cfg.practice:
