@@ -5,6 +5,7 @@ the versioned JSON forms round-tripping exactly (NaN intervals included)."""
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,5 +113,8 @@ def test_lists_and_lazy_exports(plugin):
     assert {"fid", "kid", "frd", "toy-mean-gap"} <= set(usbench.list_metrics())
     assert {"busi", "busbra", "udiat", "imageset", "folder", "phantom-busi"} <= set(usbench.list_datasets())
     assert set(usbench.__all__) <= set(dir(usbench))
+    # a public name equal to a submodule would be overwritten by the module on its first import
+    modules = {p.stem for p in Path(usbench.__file__).parent.iterdir() if p.suffix == ".py" or p.is_dir()}
+    assert not set(usbench.__all__) & modules
     with pytest.raises(AttributeError):
         usbench.no_such_thing  # noqa: B018

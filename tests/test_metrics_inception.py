@@ -11,7 +11,7 @@ import pytest
 from _metrics_fixtures import make_images, write_set
 from _metrics_inception_weights import make_random_inception_weights
 from usbench.errors import InputError, WeightsError
-from usbench.metrics import EXTRACTORS, METRICS, MetricContext
+from usbench.metrics import EXTRACTORS
 from usbench.metrics.extractors import INCEPTION_WEIGHTS, InceptionExtractor
 from usbench.metrics.features import FeatureStore
 

@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "evaluate": "usbench.api", "generate": "usbench.api", "run": "usbench.api", "load_dataset": "usbench.api",
     "list_generators": "usbench.api", "list_metrics": "usbench.api", "list_datasets": "usbench.api",
+    "write_leaderboard": "usbench.api",
     "EvaluationResult": "usbench.results", "BenchmarkResult": "usbench.results", "MetricEntry": "usbench.results",
     "SkippedMetric": "usbench.results", "RunResult": "usbench.results", "Interval": "usbench.results",
     "RunConfig": "usbench.config", "load_config": "usbench.config",

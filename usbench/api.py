@@ -143,4 +143,20 @@ def run(config: "str | Path | RunConfig | None" = None, *, generators: Sequence[
     return run_benchmark(cfg, progress=progress, log=log, studies=[Path(s) for s in studies])
 
 
-__all__ = ["evaluate", "generate", "list_datasets", "list_generators", "list_metrics", "load_dataset", "run"]
+def write_leaderboard(runs: Iterable[str | Path], out: str | Path, *, studies: Iterable[str | Path] = ()) -> list[dict[str, Any]]:
+    """Aggregate run folders (or benchmark output folders) into ``out`` (a CSV file; ``.md`` and
+    ``.html`` beside it), joining reader-study columns; returns the rows."""
+    from usbench import leaderboard as lb
+    from usbench.errors import OutputError
+    from usbench.imageset import ensure_writable_dir
+
+    out = Path(out)
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder", "give a file name such as leaderboard.csv")
+    rows = lb.rows_from_runs([Path(r) for r in runs], reader_columns=lb.reader_columns([Path(s) for s in studies]))
+    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    lb.write_all(rows, out)
+    return rows
+
+
+__all__ = ["evaluate", "generate", "list_datasets", "list_generators", "list_metrics", "load_dataset", "run", "write_leaderboard"]

@@ -176,17 +176,10 @@ def leaderboard_cmd(
 
       usbench leaderboard results-a/ results-b/runs/sd-busi-1a2b3c4d5e --study study/ --out all.csv
     """
+    import usbench
     from usbench import leaderboard
 
-    if out.exists() and out.is_dir():
-        from usbench.errors import OutputError
-
-        raise OutputError(f"{out} is a folder", "give a file name such as leaderboard.csv")
-    rows = leaderboard.rows_from_runs(dirs, reader_columns=leaderboard.reader_columns(study))
-    from usbench.imageset import ensure_writable_dir
-
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
-    leaderboard.write_all(rows, out)
+    rows = usbench.write_leaderboard(dirs, out, studies=study)
     _print(leaderboard.to_markdown(rows))
     _print(f"wrote {out} ({len(rows)} rows)")
 
@@ -195,7 +188,7 @@ def leaderboard_cmd(
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder (BUSI, BUS-BRA, UDIAT, ImageSet or a folder of images)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split whose leaks are checked."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split whose leaks are checked (default 0)."),
 ) -> None:
     """Counts per label, masks per image, sizes, exact and near duplicates, and split leaks.
 
@@ -210,7 +203,9 @@ def data_inspect(
     from usbench.datasets import load
     from usbench.datasets.inspect import format_report, inspect
 
-    report = inspect(load(path), seed=seed)
+    from usbench.config import DEFAULTS
+
+    report = inspect(load(path), seed=DEFAULTS["seed"] if seed is None else seed)
     _print(_json.dumps(report, indent=2) if as_json else format_report(report))
 
 

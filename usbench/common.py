@@ -6,18 +6,19 @@
 - :func:`config_from_dict`: a dataclass from a plain dict (a TOML table), refusing unknown keys and
   wrong types in one line.
 - :func:`fingerprint_of`: the sha256 behind every cache key.
-- :func:`progress_bar`: the one progress bar (rich, on stderr, gone when done).
+- :class:`ProgressBar` / :func:`track`: the one progress bar (rich, on stderr, gone when done).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import contextmanager
 from dataclasses import fields
-from typing import Any, Callable, Iterator
+from typing import Any, Iterable, Iterator, TypeVar
 
 from usbench.errors import ConfigError
+
+T = TypeVar("T")
 
 SEED_STRIDE = 1_000_003
 LABEL_ORDER = ("normal", "benign", "malignant")
@@ -63,23 +64,58 @@ def fingerprint_of(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=default).encode()).hexdigest()
 
 
-@contextmanager
-def progress_bar(total: int | None, description: str, enabled: bool = True) -> Iterator[Callable[..., None]]:
-    """A transient rich bar on stderr; yields ``advance(n=1, description=None)``. Disabled: a no-op."""
-    if not enabled:
-        yield lambda n=1, description=None: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+class ProgressBar:
+    """The one progress bar: rich, on stderr, transient; a no-op when not ``enabled``.
 
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=total)
+    ``with ProgressBar(n, "doing x", enabled) as tick: ... tick()``, or ``bar.advance()`` then
+    ``bar.close()`` where a ``with`` block does not fit. ``update(completed=, total=,
+    description=, **fields)`` sets rather than adds; ``fields`` fill ``{task.fields[...]}`` columns
+    given as ``extra_columns`` (e.g. the loss of a training step)."""
 
-        def advance(n: int = 1, description: str | None = None) -> None:
-            bar.update(task, advance=n, **({"description": description} if description else {}))
+    def __init__(self, total: int | None, description: str, enabled: bool = True, completed: int = 0,
+                 extra_columns: tuple[str, ...] = (), **fields: Any):
+        self._bar = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        yield advance
+        self._bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             *(TextColumn(c) for c in extra_columns), TimeRemainingColumn(), transient=True,
+                             console=Console(stderr=True))
+        self._bar.start()
+        self._task = self._bar.add_task(description, total=total, completed=completed, **fields)
+
+    def advance(self, n: int = 1, description: str | None = None, **fields: Any) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=n, **({"description": description} if description else {}), **fields)
+
+    __call__ = advance
+
+    def update(self, completed: int | None = None, total: int | None = None, description: str | None = None,
+               **fields: Any) -> None:
+        if self._bar is not None:
+            given = {"completed": completed, "total": total, "description": description}
+            self._bar.update(self._task, **{k: v for k, v in given.items() if v is not None}, **fields)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
-__all__ = ["LABEL_ORDER", "SEED_STRIDE", "SUBSET_ALL", "config_from_dict", "fingerprint_of", "label_rank", "progress_bar"]
+def track(items: Iterable[T], total: int, description: str, enabled: bool = True) -> Iterator[T]:
+    """``items`` unchanged, advancing a :class:`ProgressBar` as they are consumed."""
+    with ProgressBar(total, description, enabled) as bar:
+        for x in items:
+            yield x
+            bar.advance()
+
+
+__all__ = ["LABEL_ORDER", "SEED_STRIDE", "SUBSET_ALL", "config_from_dict", "fingerprint_of", "label_rank", "ProgressBar", "track"]

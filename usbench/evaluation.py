@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from usbench.common import SUBSET_ALL, fingerprint_of
 from usbench.config import RunConfig
-from usbench.errors import ConfigError, NotEnoughImagesError, UsbenchError
+from usbench.errors import NotEnoughImagesError, UsbenchError
 from usbench.imageset import ImageSet
 from usbench.metrics import METRICS, MetricContext
 from usbench.metrics.features import FeatureStore
@@ -176,7 +176,12 @@ def default_provenance(features: FeatureStore, reference: str, reference_hash: s
     ext = {}
     for name in sorted({k[0] for k in features._rows} | set(features._extractors)):
         e = features.extractor(name)
-        ext[name] = getattr(e, "weights_sha256", "") or ""
+        # the sha256 of the weights file used (the extractor's provenance), not the hash a user asked to enforce
+        try:
+            info = e.provenance() if hasattr(e, "provenance") else {}
+        except UsbenchError:  # its weights are missing: the metrics that needed it were skipped
+            info = {}
+        ext[name] = info.get("weights_sha256") or ""
     return {
         "reference": str(reference), "reference_hash": reference_hash, "n_reference": n_reference,
         "extractors_sha256": ext, "resize_protocol": f"PIL bicubic to {image_size}x{image_size}, then each extractor's own",
