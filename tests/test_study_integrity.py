@@ -120,7 +120,10 @@ def test_answers_lock_when_finished_until_an_admin_unlocks(tmp_path, capsys):
         d = s.show("ann", item, "x")
         new = 1 if old != 1 else 5
         assert s.answer("ann", d.id, item, new)
-        assert s.finished("ann")  # every item is answered again: locked again
+        assert not s.finished("ann")  # revising an earlier answer keeps the reader unlocked...
+        last = s.sequence("ann")[-1].item
+        assert s.answer("ann", s.show("ann", last, "x").id, last, 3, comment="at the end again")
+        assert s.finished("ann")  # ...until they answer the last item again
         assert [e[0] for e in s.conn.execute("SELECT what FROM events WHERE reader='ann' ORDER BY id")] == ["add", "finished", "unlock", "finished"]
     row = pd.read_csv(io.StringIO(E.long_csv(study))).set_index(["reader", "item"]).loc[("ann", item)]
     assert (row["first_rating"], row["rating"], row["revisions"]) == (old, new, 1)

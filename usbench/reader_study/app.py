@@ -150,6 +150,11 @@ def details_page(store: RatingsStore, reader: str) -> None:
 
 
 def end_page(store: RatingsStore, reader: str, cfg: dict) -> None:
+    if not store.finished(reader):  # unlocked by an admin: the reader may go back and revise
+        st.info("Your answers were unlocked by the study's admin: go back to change an answer; answering the last image locks them again.")
+        if cfg.get("allow_back", True):
+            st.button("← Previous", on_click=_back, key="back_done", shortcut="B")
+        return
     st.success("All images are answered and your answers are locked. Thank you!")
     if cfg.get("show_own_result") and store.finished(reader):
         from usbench.reader_study.analysis import own_result

@@ -5,7 +5,7 @@ Tables
 ``readers(reader, token_sha256, is_admin, expires_at, revoked_at, finished_at, details)``
     Only hashes of the secret tokens are stored, so the database alone cannot log anyone in. A
     token can expire (``expires_at``) or be revoked; ``finished_at`` locks a reader's answers once
-    every item is answered (an admin can unlock); ``details`` is the reader-details form (JSON).
+    the last item is answered with none left open (an admin can unlock); ``details`` is the reader-details form (JSON).
 ``sequence(reader, position, item, image_id, block, task, image_id_b)``
     Each reader's seeded order. ``item`` is unique per reader; ``block`` is ``practice``, ``main``,
     ``repeat`` or ``2afc``; ``task`` is ``rate`` (5-point scale on ``image_id``) or ``2afc``
@@ -344,7 +344,8 @@ class RatingsStore:
         and shows ``item``, and not yet answered; with :class:`LockedError` when the reader has
         finished. An answer equal to the current one (value, comment, extras) is not logged again
         (returns False); a changed one is logged as the next revision when ``allow_change``.
-        The reader is marked finished (locked) by the answer that completes their sequence.
+        The reader is marked finished (locked) by an answer to the last item when no item is left
+        unanswered; after an admin unlock the reader can revise freely until they answer the last item again.
         """
         value = int(value)
         if not 1 <= value <= max_value:
@@ -372,7 +373,8 @@ class RatingsStore:
                       (reader, item, display_id, value, comment, extras_json, cur[2], now, max(now - cur[2], 0.0), revision))
             left = c.execute("SELECT COUNT(*) FROM sequence s WHERE s.reader=? AND NOT EXISTS "
                              "(SELECT 1 FROM answers a WHERE a.reader=s.reader AND a.item=s.item)", (reader,)).fetchone()[0]
-            if left == 0:
+            last = c.execute("SELECT item FROM sequence WHERE reader=? ORDER BY position DESC LIMIT 1", (reader,)).fetchone()[0]
+            if left == 0 and item == last:  # the reader reached the end: finished (after an unlock, again at the end)
                 c.execute("UPDATE readers SET finished_at=? WHERE reader=?", (now, reader))
                 self._event(c, reader, "finished")
             return True
