@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _study_fixtures import make_inputs, make_set, make_study, simulate_ratings
+from _study_fixtures import make_inputs, make_study, simulate_ratings
 from usbench.cli import main
-from usbench.errors import ConfigError, InputError, NotEnoughImagesError
+from usbench.errors import InputError, NotEnoughImagesError
 from usbench.reader_study import analysis as A
 from usbench.reader_study import builder as B
 from usbench.reader_study import export as E

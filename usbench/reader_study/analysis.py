@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from usbench.errors import InputError, NotEnoughImagesError
+from usbench.errors import ConfigError, InputError, NotEnoughImagesError
 from usbench.imageset import atomic_write_bytes, atomic_write_text
 from usbench.reader_study import agreement as agr
 from usbench.reader_study import mrmc as M
@@ -247,8 +247,6 @@ def analyze(study: Path, cov: str = "delong", n_boot: int = 2000, seed: int = 0,
     generator) is not. ``partial`` analyses the cases every reader has rated, and refuses when a
     generator has fewer than ``MIN_CASES_PER_CLASS`` real or synthetic ones.
     """
-    from usbench.errors import ConfigError
-
     study = Path(study)
     if cov not in M.COV_METHODS:
         raise ConfigError(f"unknown covariance method {cov!r}", f"choose one of {', '.join(M.COV_METHODS)}")

@@ -30,7 +30,7 @@ from PIL import Image
 from scipy import stats
 
 from usbench.errors import UsbenchError
-from usbench.reader_study.builder import read_config, read_key
+from usbench.reader_study.files import read_config, read_key
 from usbench.reader_study.store import DB_NAME, RatingsStore
 
 AUC_LIMIT = 0.65

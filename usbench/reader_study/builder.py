@@ -36,6 +36,7 @@ from PIL import Image
 
 from usbench.errors import ConfigError, InputError, NotEnoughImagesError, OutputError
 from usbench.imageset import ImageSet, atomic_write_bytes, atomic_write_text, ensure_writable_dir, read_gray
+from usbench.reader_study.files import open_store, read_config, read_key  # noqa: F401  (re-exported)
 from usbench.reader_study.store import DB_NAME, RatingsStore, SequenceItem
 
 REAL = "real"
@@ -261,7 +262,7 @@ class StudyLinks:
         return out
 
 
-def create_study(reference: Path, runs: list[Path], out: Path, config: StudyConfig, progress=None, audit: bool = True) -> StudyLinks:
+def create_study(reference: Path, runs: list[Path], out: Path, config: StudyConfig, progress=None) -> StudyLinks:
     """Sample, blind, write and audit a study; return the secret tokens (printed once by the CLI).
 
     The study is written into a hidden sibling folder, audited for blinding leaks
@@ -285,6 +286,9 @@ def create_study(reference: Path, runs: list[Path], out: Path, config: StudyConf
     n_real = int(round(n_syn_total * (1 - config.synthetic_prevalence) / config.synthetic_prevalence))
     n_prac_real, n_prac_syn = config.practice - config.practice // 2, config.practice // 2
     n_afc = config.afc_pairs
+    if config.repeats and n_real + n_syn_total < config.washout + 2:
+        raise ConfigError(f"a washout of {config.washout} items needs more than {n_real + n_syn_total} main cases",
+                          "lower --washout or add cases (--n-per-source)")
     rng = np.random.default_rng(config.seed)
 
     # (block, source, generator, truth, ImageRecord) for every case; 2AFC images are extra cases
@@ -308,17 +312,16 @@ def create_study(reference: Path, runs: list[Path], out: Path, config: StudyConf
     out = final.parent / f".{final.name}.partial-{secrets.token_hex(4)}"
     try:
         links = _write_study(out, final, reference, runs, run_inputs, cases, config, n_real, n_syn_total, progress)
-        if audit:
-            from usbench.reader_study.audit import BlindingLeakError, audit_study, format_audit
+        from usbench.reader_study.audit import BlindingLeakError, audit_study, format_audit  # scipy, only when creating
 
-            report = audit_study(out)
-            _write_private(out / "admin" / "audit.json", json.dumps(report, indent=2))
-            if not report["passed"]:
-                leak = report["leaks"][0]
-                raise BlindingLeakError(f"the study would leak which images are real through {leak['channel']} "
-                                        f"({leak['comparison']}: AUC {leak['auc']:.2f}, p = {leak['p']:.2g}); nothing was written",
-                                        "report this as a bug of usbench with the output of `usbench study audit`: "
-                                        + format_audit(report).splitlines()[0])
+        report = audit_study(out)
+        _write_private(out / "admin" / "audit.json", json.dumps(report, indent=2))
+        if not report["passed"]:
+            leak = report["leaks"][0] if report["leaks"] else {"channel": "the repeat rules", "comparison": "-", "auc": float("nan"), "p": float("nan")}
+            raise BlindingLeakError(f"the study would leak which images are real through {leak['channel']} "
+                                    f"({leak['comparison']}: AUC {leak['auc']:.2f}, p = {leak['p']:.2g}); nothing was written",
+                                    "report this as a bug of usbench with the output of `usbench study audit`: "
+                                    + format_audit(report).splitlines()[0])
         if final.exists():
             final.rmdir()
         os.replace(out, final)
@@ -479,32 +482,6 @@ def read_links(study: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     return dict(line.split("\t", 1) for line in path.read_text().splitlines() if "\t" in line)
-
-
-def read_config(study: Path) -> dict:
-    """The ``[study]`` table of ``study.toml``."""
-    import tomllib
-
-    path = Path(study) / "study.toml"
-    if not path.is_file():
-        raise InputError(f"{study} has no study.toml", "point to a folder made by `usbench study create`")
-    return tomllib.loads(path.read_text())["study"]
-
-
-def read_key(study: Path) -> list[dict]:
-    """The admin key; only analysis and the admin page call this."""
-    path = Path(study) / "admin" / "key.csv"
-    if not path.is_file():
-        raise InputError(f"the study {study} has no admin/key.csv", "the key is written by `usbench study create`; restore it from a backup")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r["truth"] = int(r["truth"])
-    return rows
-
-
-def open_store(study: Path) -> RatingsStore:
-    return RatingsStore(Path(study) / DB_NAME)
 
 
 # --------------------------------------------------------------------------------------------

@@ -371,10 +371,11 @@ class RatingsStore:
             c.execute("INSERT INTO answers(reader, item, display_id, value, comment, extras, shown_at, answered_at, seconds, revision) "
                       "VALUES (?,?,?,?,?,?,?,?,?,?)",
                       (reader, item, display_id, value, comment, extras_json, cur[2], now, max(now - cur[2], 0.0), revision))
-            left = c.execute("SELECT COUNT(*) FROM sequence s WHERE s.reader=? AND NOT EXISTS "
-                             "(SELECT 1 FROM answers a WHERE a.reader=s.reader AND a.item=s.item)", (reader,)).fetchone()[0]
             last = c.execute("SELECT item FROM sequence WHERE reader=? ORDER BY position DESC LIMIT 1", (reader,)).fetchone()[0]
-            if left == 0 and item == last:  # the reader reached the end: finished (after an unlock, again at the end)
+            left = c.execute("SELECT COUNT(*) FROM sequence s WHERE s.reader=? AND NOT EXISTS "
+                             "(SELECT 1 FROM answers a WHERE a.reader=s.reader AND a.item=s.item)", (reader,)).fetchone()[0] \
+                if item == last else 1
+            if left == 0:  # the reader reached the end: finished (after an unlock, again at the end)
                 c.execute("UPDATE readers SET finished_at=? WHERE reader=?", (now, reader))
                 self._event(c, reader, "finished")
             return True
@@ -384,7 +385,9 @@ class RatingsStore:
         """Show-and-answer in one call (scripts, simulations): answers the current display when it
         shows ``item`` and is open, else opens a new display now. Same return value as :meth:`answer`."""
         now = time.time() if now is None else now
-        prev = self.ratings_of(reader).get(item)
+        row = self.conn.execute("SELECT value, comment FROM answers WHERE reader=? AND item=? ORDER BY revision DESC LIMIT 1",
+                                (reader, item)).fetchone()
+        prev = {"rating": row[0], "comment": row[1]} if row else None
         if prev is not None and (prev["rating"], prev["comment"]) == (int(rating), (comment or "").strip()) and extras is None:
             return False  # a resubmission: not logged, and not refused even after the reader finished
         if prev is not None and not allow_change:
