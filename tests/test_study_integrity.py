@@ -442,3 +442,30 @@ def test_audit_fails_a_study_written_in_label_order(tmp_path, capsys):
     inodes = [(study / "images" / f"{r['image_id']}.png").stat().st_ino for r in key]
     if inodes == sorted(inodes):  # this file system hands out inode numbers in creation order
         assert "inode" in leaks
+
+
+def test_a_chance_correlation_is_drawn_again_a_built_in_one_refused(tmp_path, monkeypatch):
+    """Reader orders are random draws: one that happens to track the source is drawn again; an
+    order that always tracks it (a bug) is refused after the last draw."""
+    real, runs = make_inputs(tmp_path)
+    true_sequence = B.reader_sequence
+    leaky_draws = {"left": 1}
+
+    def sorted_by_source(key_rows, config, index):
+        seq = true_sequence(key_rows, config, index)
+        if leaky_draws["left"] <= 0:
+            return seq
+        if index == len(config.readers) - 1:
+            leaky_draws["left"] -= 1
+        truth = {r["image_id"]: r["truth"] for r in key_rows}
+        items = sorted(seq, key=lambda it: truth[it.image_id])  # real first, then synthetic
+        return [SequenceItem(p, it.item, it.image_id, it.block) for p, it in enumerate(items)]
+
+    monkeypatch.setattr(B, "reader_sequence", sorted_by_source)
+    cfg = B.StudyConfig(readers=["a", "b", "c"], n_per_source=8, size=32, seed=5)
+    B.create_study(real, runs, tmp_path / "once", cfg)
+    assert json.loads((tmp_path / "once" / "admin" / "audit.json").read_text())["draw"] == 2
+    leaky_draws["left"] = B.DRAWS
+    with pytest.raises(BlindingLeakError, match="serving order"):
+        B.create_study(real, runs, tmp_path / "always", cfg)
+    assert not (tmp_path / "always").exists() and not list(tmp_path.glob(".always.partial-*"))

@@ -34,6 +34,8 @@ from usbench.reader_study.files import read_config, read_key
 from usbench.reader_study.store import DB_NAME, RatingsStore
 
 AUC_LIMIT = 0.65
+# channels that are random draws of the builder: a leak there is a chance correlation of this draw
+RANDOM_CHANNELS = {"inode", "listing order", "file name", "serving order", "repeat positions", "2AFC side of the real image"}
 ALPHA = 0.05
 N_PERM = 2000
 
