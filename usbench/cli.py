@@ -67,6 +67,7 @@ def run(
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
     utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files in --out that usbench did not write (a report.html of yours, ...)."),
 ) -> None:
     """Run a benchmark: generate → features → metrics → leaderboard.csv and report.html.
 
@@ -83,9 +84,11 @@ def run(
 
       usbench run --config benchmark.toml --out results/
     """
+    from usbench import validate
     from usbench.config import load_config
     from usbench.runs import run_benchmark
 
+    validate.check_run_numbers(n=n, seed=seed, image_size=image_size, n_bootstrap=n_bootstrap, split=split)
     cfg = load_config(config)
     cfg = cfg.with_overrides(
         generators=list(generator), reference=reference, metrics=list(metrics), n=n, seed=seed,
@@ -97,7 +100,8 @@ def run(
     if segmenter:
         for m in ("mask-adherence", "lesion-presence"):
             cfg.metric.setdefault(m, {})["segmenter"] = str(segmenter)
-    bench = run_benchmark(cfg, progress=not quiet, log=_log, studies=list(study))
+    validate.check_run_config(cfg, force=force)
+    bench = run_benchmark(cfg, progress=not quiet, log=_log if not quiet else (lambda s: None), studies=list(study))
     if bench.main_process:
         from usbench import leaderboard
 
@@ -128,9 +132,12 @@ def generate(
 
       accelerate launch -m usbench generate -g sd-busi --n 1000 --out sd1000/
     """
+    from usbench import validate
     from usbench.config import load_config
     from usbench.pipeline import generate_set
 
+    validate.check_run_numbers(n=n, seed=seed, image_size=image_size)
+    validate.check_generator_names([generator])
     cfg = load_config(config)
     images = generate_set(generator, out, n=n, seed=seed, labels_from=labels_from, image_size=image_size,
                           generator_config=cfg.generator.get(generator, {}), progress=not quiet)
@@ -163,8 +170,16 @@ def evaluate(
     """
     import json as _json
 
+    from usbench import validate
     from usbench.pipeline import evaluate_sets
 
+    validate.check_run_numbers(seed=seed, image_size=image_size, n_bootstrap=n_bootstrap)
+    validate.check_metric_names(metrics)
+    validate.check_evaluate_inputs(generated, reference, train)
+    if cache is not None:
+        from usbench.imageset import ensure_writable_dir
+
+        ensure_writable_dir(cache)  # a read-only or full --cache fails here, not after the features
     extractor = {"inception": {"weights": str(inception_weights)}} if inception_weights else {}
     metric_cfg = {m: {"segmenter": str(segmenter)} for m in ("mask-adherence", "lesion-presence")} if segmenter else {}
     results = evaluate_sets(generated, reference, train=train, metrics=list(metrics), seed=seed, image_size=image_size,
@@ -183,6 +198,7 @@ def leaderboard_cmd(
     dirs: List[Path] = typer.Argument(..., help="Benchmark output folders or run folders."),
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write (.md and .html beside it)."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder to join (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite FILE.csv/.md/.html even if usbench did not write them."),
 ) -> None:
     """Aggregate runs into leaderboard.csv (+ .md, .html).
 
@@ -199,11 +215,16 @@ def leaderboard_cmd(
         from usbench.errors import OutputError
 
         raise OutputError(f"{out} is a folder", "give a file name such as leaderboard.csv")
+    from usbench import outputs
+
+    targets = [out, out.with_suffix(".md"), out.with_suffix(".html")]
+    outputs.claim(out.parent, [t.name for t in targets], force=force)
     rows = leaderboard.rows_from_runs(dirs, reader_columns=reader_columns(study))
     from usbench.imageset import ensure_writable_dir
 
     ensure_writable_dir(out.parent if str(out.parent) else Path("."))
     leaderboard.write_all(rows, out)
+    outputs.record(out.parent, targets)
     _print(leaderboard.to_markdown(rows))
     _print(f"wrote {out} ({len(rows)} rows)")
 
@@ -269,8 +290,12 @@ def data_make_phantom(
 
       usbench data make-phantom --out small --n 30 --seed 1 --size 128
     """
+    from usbench import validate
     from usbench.datasets.phantom import make_phantom_dataset
 
+    validate.check_n(n)
+    validate.check_seed(seed)
+    validate.check_image_size(size, "--size")
     counts = make_phantom_dataset(out, n=n, seed=seed, size=size, progress=True)
     summary = ", ".join(f"{c} {label}" for label, c in counts.items())
     _print(f"wrote {sum(counts.values())} phantom images ({summary}) at {size}x{size} to {out}")
@@ -662,26 +687,56 @@ def study_export(
     _print(f"written {export(study, fmt, out)}")
 
 
+INTERRUPTED = "interrupted; rerun the same command to resume"
+
+
+def _usage_line(exc) -> str:
+    """typer's (or click's) usage error as one line, with where to read more."""
+    msg = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None and getattr(ctx, "command_path", "") else ""
+    return f"error: {msg}{where}"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the console script: user errors become one line and exit code 2."""
+    """Entry point of the console script: user errors become one line and exit code 2; Ctrl-C is 130."""
+    import click
+    from typer._click import exceptions as typer_click
+
+    from usbench import outputs
+
+    import rich
+
+    # every progress bar on stderr (stdout holds the result and nothing else), and none when stderr is no terminal
+    rich.reconfigure(stderr=True, quiet=not sys.stderr.isatty())
+    code = 0
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="usbench", standalone_mode=False)
+        code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0  # typer returns Exit codes (Ctrl-C: 130)
     except UsbenchError as err:
+        if isinstance(err, outputs.WriteError):
+            outputs.remove_created()  # a full or read-only disk: nothing partial is left
         typer.echo(f"error: {err}", err=True)
         return err.exit_code
     except typer.Exit as exc:  # raised by commands that end early on purpose
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    except (typer_click.NoArgsIsHelpError, click.exceptions.NoArgsIsHelpError) as exc:
+        exc.show()  # `usbench` or `usbench data` alone: the help, as asked
+        return 2
+    except (typer_click.ClickException, click.exceptions.ClickException) as exc:  # typer 0.29 raises its own copy
+        typer.echo(_usage_line(exc), err=True)
         return exc.exit_code
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        return 130
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return 2
-        raise
-    return 0
+    except OSError as exc:
+        if not outputs.is_disk_error(exc):
+            raise
+        outputs.remove_created()
+        typer.echo(f"error: {outputs.write_error(exc)}", err=True)
+        return 2
+    if code == 130:
+        typer.echo(INTERRUPTED, err=True)
+    return code
 
 
 if __name__ == "__main__":
