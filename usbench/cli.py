@@ -25,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: Rich markup would swallow "[generator.NAME]" and "[default: ...]"
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 data_app = typer.Typer(help="Real datasets: inspect them (duplicates, split leaks); make the phantom set.", no_args_is_help=True)
@@ -50,6 +51,17 @@ def _log(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+def _print_table(rows: list, all_subsets: bool) -> None:
+    """The leaderboard on stdout: a compact table of the `all` rows and the lines that explain it."""
+    import shutil
+
+    from usbench import leaderboard
+
+    width = shutil.get_terminal_size((10_000, 24)).columns if sys.stdout.isatty() else None
+    typer.echo(leaderboard.to_rich(rows, all_subsets=all_subsets, width=width), nl=False)
+    typer.echo(leaderboard.footer(rows, all_subsets=all_subsets), nl=False)
+
+
 @app.command()
 def run(
     generator: List[str] = typer.Option([], "--generator", "-g", help="Generator to run (repeatable). Default: every built-in generator that needs no downloaded weights."),
@@ -58,16 +70,17 @@ def run(
     n: Optional[int] = typer.Option(None, "--n", help="Images per generator (default 300)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of requests, splits and bootstrap (default 0)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default ./usbench-results)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it; default: none, the built-in defaults)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Side of the square images compared (default 256)."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (default 1000; 0 = none)."),
-    split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' or 'paper' (BUSI's published hold-out)."),
-    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
-    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
+    split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' or 'paper' (BUSI's published hold-out) (default: seeded)."),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
+    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence (default: ~/.cache/usbench/models/segmenter)."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
     utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     force: bool = typer.Option(False, "--force", help="Overwrite files in --out that usbench did not write (a report.html of yours, ...)."),
+    all_subsets: bool = typer.Option(False, "--all-subsets", help="Print the per-label rows too (the files always hold them)."),
 ) -> None:
     """Run a benchmark: generate → features → metrics → leaderboard.csv and report.html.
 
@@ -105,8 +118,8 @@ def run(
     if bench.main_process:
         from usbench import leaderboard
 
-        _print(leaderboard.to_markdown(bench.rows))
-        _print(f"wrote {bench.out / 'leaderboard.csv'} and {bench.out / 'report.html'}")
+        _print_table(bench.rows, all_subsets)
+        _log(f"wrote {bench.out / 'leaderboard.csv'} and {bench.out / 'report.html'}")
 
 
 @app.command()
@@ -117,8 +130,8 @@ def generate(
     seed: int = typer.Option(0, "--seed", help="Seed; image i uses seed*1000003+i."),
     labels_from: str = typer.Option("phantom-busi", "--labels-from", help="Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow."),
     image_size: int = typer.Option(256, "--image-size", help="Side of the square output images."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML with a [generator.NAME] table."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file whose [generator.NAME] table configures the generator (default: none, its defaults)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Generate images with one generator into an ImageSet folder (resumable).
 
@@ -149,16 +162,16 @@ def generate(
 def evaluate(
     generated: Path = typer.Option(..., "--generated", help="Generated images: an ImageSet folder or a folder of images."),
     reference: str = typer.Option(..., "--reference", help="Real images: a dataset folder or 'phantom-busi'."),
-    train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization."),
+    train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization (default: none, memorization is skipped)."),
     metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric (repeatable). Default: all that can run."),
     seed: int = typer.Option(0, "--seed"),
     image_size: int = typer.Option(256, "--image-size"),
     n_bootstrap: int = typer.Option(1000, "--bootstrap"),
-    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights"),
-    segmenter: Optional[Path] = typer.Option(None, "--segmenter"),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
+    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder for mask adherence (default: ~/.cache/usbench/models/segmenter)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default: ~/.cache/usbench/features)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Score a folder of generated images against real ones (no generation).
 
@@ -199,6 +212,7 @@ def leaderboard_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write (.md and .html beside it)."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder to join (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Overwrite FILE.csv/.md/.html even if usbench did not write them."),
+    all_subsets: bool = typer.Option(False, "--all-subsets", help="Print the per-label rows too (the files always hold them)."),
 ) -> None:
     """Aggregate runs into leaderboard.csv (+ .md, .html).
 
@@ -224,9 +238,8 @@ def leaderboard_cmd(
 
     ensure_writable_dir(out.parent if str(out.parent) else Path("."))
     leaderboard.write_all(rows, out)
-    outputs.record(out.parent, targets)
-    _print(leaderboard.to_markdown(rows))
-    _print(f"wrote {out} ({len(rows)} rows)")
+    _print_table(rows, all_subsets)
+    _log(f"wrote {out} ({len(rows)} rows) and its .md and .html")
 
 
 @data_app.command("inspect")
@@ -323,17 +336,18 @@ def _finetune(kind: str, **flags) -> None:
 
 _FT_DATA = typer.Option(..., "--data", help="Training data: a BUSI folder, BUS-BRA, UDIAT or an ImageSet.")
 _FT_OUT = typer.Option(None, "--out", help="Output folder (default: where the generator looks, ~/.cache/usbench/models/<kind>).")
-_FT_LORA = typer.Option(None, "--lora", help="Train a LoRA adapter of this rank instead of the whole UNet.")
+_FT_LORA = typer.Option(None, "--lora", help="Train a LoRA adapter of this rank instead of the whole UNet (default: none, the whole UNet).")
 _FT_STEPS = typer.Option(None, "--steps", help="Training steps (default: the authors': 20000 SD, 15000 ControlNet).")
-_FT_LR = typer.Option(None, "--lr", help="Learning rate (default: 2e-6 SD, 1e-5 ControlNet, 1e-4 with --lora).")
+_FT_LR = typer.Option(None, "--lr", help="Learning rate (default: 2e-6, the authors'; 1e-4 with --lora).")
+_FT_LR_CN = typer.Option(None, "--lr", help="Learning rate (default: 1e-5, the authors').")
 _FT_BS = typer.Option(None, "--batch-size", help="Batch size per process (default: 2 SD, 4 ControlNet).")
 _FT_RES = typer.Option(None, "--resolution", help="Training size in px (default: the base model's, 512 for SD 1.5).")
 _FT_MP = typer.Option(None, "--mixed-precision", help="no, fp16 or bf16 (default: no).")
-_FT_EMA = typer.Option(None, "--ema/--no-ema", help="Keep an exponential moving average of the weights and save it.")
-_FT_RESUME = typer.Option(None, "--resume", help="Continue from the newest checkpoint in --out.")
+_FT_EMA = typer.Option(None, "--ema/--no-ema", help="Keep an exponential moving average of the weights and save it (default: off).")
+_FT_RESUME = typer.Option(None, "--resume", help="Continue from the newest checkpoint in --out (default: off).")
 _FT_CKPT = typer.Option(None, "--checkpoint-every", help="Save a resumable checkpoint every N steps (default: 500).")
 _FT_SEED = typer.Option(None, "--seed", help="Seed of data order, augmentation and noise (default: 0).")
-_FT_SPLIT = typer.Option(None, "--split", help="auto (paper split for BUSI, else seeded), paper, seeded or none.")
+_FT_SPLIT = typer.Option(None, "--split", help="auto (paper split for BUSI, else seeded), paper, seeded or none (default: auto).")
 _FT_GC = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
                       help="Recompute activations to save memory (default: on, as the authors; off is faster).")
 
@@ -343,7 +357,7 @@ def finetune_sd_cmd(
     data: str = _FT_DATA,
     base: str = typer.Option(..., "--base", help="Stable Diffusion 1.5: a diffusers folder or a hub id in the HF cache."),
     out: Optional[str] = _FT_OUT,
-    init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this fine-tuned SD."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this fine-tuned SD (default: none, start from --base)."),
     lora: Optional[int] = _FT_LORA, steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR,
     batch_size: Optional[int] = _FT_BS, resolution: Optional[int] = _FT_RES, mixed_precision: Optional[str] = _FT_MP,
     ema: Optional[bool] = _FT_EMA, resume: Optional[bool] = _FT_RESUME, checkpoint_every: Optional[int] = _FT_CKPT,
@@ -371,8 +385,8 @@ def finetune_controlnet_cmd(
     data: str = _FT_DATA,
     base: str = typer.Option(..., "--base", help="The fine-tuned SD (output of `usbench finetune sd-busi`)."),
     out: Optional[str] = _FT_OUT,
-    init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this ControlNet checkpoint."),
-    steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR,
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this ControlNet checkpoint (default: none, a new ControlNet)."),
+    steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR_CN,
     batch_size: Optional[int] = _FT_BS, resolution: Optional[int] = _FT_RES, mixed_precision: Optional[str] = _FT_MP,
     ema: Optional[bool] = _FT_EMA, resume: Optional[bool] = _FT_RESUME, checkpoint_every: Optional[int] = _FT_CKPT,
     seed: Optional[int] = _FT_SEED, split: Optional[str] = _FT_SPLIT, gradient_checkpointing: Optional[bool] = _FT_GC,
@@ -470,11 +484,11 @@ def utility(
     n_synthetic: int = typer.Option(0, "--n-synthetic", help="Synthetic images added to training (0: all benign/malignant ones)."),
     seeds: int = typer.Option(3, "--seeds", help="Training seeds per arm."),
     model: str = typer.Option("small-cnn", "--model", help="small-cnn (CPU, phantom) or resnet18 (real data)."),
-    resnet_weights: Optional[Path] = typer.Option(None, "--resnet-weights", help="torchvision resnet18-f37072fd.pth (ImageNet); random init when absent."),
+    resnet_weights: Optional[Path] = typer.Option(None, "--resnet-weights", help="torchvision resnet18-f37072fd.pth (ImageNet) (default: none, random init)."),
     size: int = typer.Option(0, "--size", help="Image size (0: 64 for small-cnn, 224 for resnet18)."),
     epochs: int = typer.Option(30, "--epochs", help="Passes over the real training split (every arm gets that many steps)."),
     split: str = typer.Option("seeded", "--split", help="seeded or paper."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for utility.json."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for utility.json (default: none, printed only)."),
     as_json: bool = typer.Option(False, "--json", help="Print the leaderboard columns as JSON."),
 ) -> None:
     """Downstream utility: does adding generated images help a benign-vs-malignant classifier?
@@ -593,7 +607,7 @@ def study_serve(
 @study_app.command("progress")
 def study_progress(
     study: Path = typer.Argument(..., help="Study folder."),
-    token: Optional[str] = typer.Option(None, "--token", help="Show only the reader owning this token."),
+    token: Optional[str] = typer.Option(None, "--token", help="Show only the reader owning this token (default: every reader)."),
 ) -> None:
     """Show how far every reader (or the reader owning --token) is.
 

@@ -174,6 +174,8 @@ def claim(folder: Path | str, names: Iterable[str], force: bool = False, flag: s
         return
     if not folder.is_dir():
         raise OutputError(f"{folder} is a file, not a folder", f"give {flag} a folder name")
+    if not (folder / MANIFEST).exists() and any(folder.glob("runs/*/run.json")):
+        return  # a benchmark folder of usbench 0.1, which kept no manifest: its files are usbench's
     for name in names:
         if name.endswith("/"):
             sub = folder / name.rstrip("/")

@@ -42,7 +42,7 @@ def read_busi(root: Path, labels: tuple[str, ...] | None = None) -> ImageSet:
     if missing:
         raise InputError(
             f"{root} is in BUSI layout but lacks the label folder(s) {', '.join(missing)}",
-            f"restore them, or restrict the labels (labels={','.join(l for l in wanted if l not in missing)})",
+            "restore them from the BUSI download (see docs/datasets.md), or give an ImageSet of the labels you have",
         )
     records: list[ImageRecord] = []
     extra: dict[str, tuple[Path, ...]] = {}
