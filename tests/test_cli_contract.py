@@ -244,6 +244,9 @@ CASES = [
     ("run-split-bogus", RUN + ["--split", "random"], ["busi"], "split", False),
     ("run-sd-busi-no-model", RUN[:3] + ["-g", "sd-busi"] + RUN[5:], ["busi"], "sd-busi", False),
     ("run-inception-weights-missing", RUN + ["-m", "fid", "--inception-weights", "nowhere.pth"], ["busi"], "nowhere.pth", False),
+    ("run-fid-without-weights", RUN + ["-m", "fid"], ["busi"], "inception", False),
+    ("eval-fid-without-weights", EVAL + ["-m", "fid"], ["busi", "gen"], "inception", False),
+    ("run-lpips-without-weights", RUN + ["-m", "lpips-diversity"], ["busi"], "alexnet", False),
     ("utility-bad-model", ["utility", "--real", "busi", "--synthetic", "gen", "--model", "vgg"], ["busi", "gen"], "vgg", False),
     ("study-export-bad-format", ["study", "export", "nowhere", "--format", "xls", "--out", "r.csv"], [], "nowhere", False),
     # --- numbers, before any work ---
@@ -367,6 +370,15 @@ def test_bad_input_keeps_the_contract(cli, tmp_path, case_id, argv, setups, word
     before = _snapshot(tmp_path)
     rc, _out, err = cli.run(argv, tmp_path)
     check_contract(rc, err, before, _snapshot(tmp_path), tmp_path / "home", word)
+    check_hinted_flags(argv, err)
+
+
+def check_hinted_flags(argv: list[str], message: str) -> None:
+    """Every --flag an error message tells the user to use is a flag of the command that printed it."""
+    path, flags = _flags_of(argv)
+    typed = {a.split("=")[0] for a in argv if a.startswith("--")}  # echoing a flag the user typed is fine
+    wrong = [f for f in hinted_flags(message) if f not in flags and f not in typed]
+    assert not wrong, f"`usbench {' '.join(path)}` has no {wrong} (message: {message.strip()!r})"
 
 
 def test_table_covers_the_issue():
@@ -475,3 +487,83 @@ def test_ctrl_c_during_run_exits_130(tmp_path):
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "interrupted; rerun the same command to resume"
     assert out == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# --help reads right, and every flag a message names exists
+
+
+def _commands():
+    from typer.main import get_command
+
+    from usbench.cli import app
+
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in sorted(subs.items()):
+                yield from walk(sub, path + [name])
+        else:
+            yield path, cmd
+
+    return list(walk(get_command(app), []))
+
+
+def _help(path: list[str], cmd) -> str:
+    from typer._click.core import Context
+
+    ctx = Context(cmd, info_name="usbench " + " ".join(path), terminal_width=100)
+    return cmd.get_help(ctx)
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_every_help_shows_its_text_and_defaults():
+    """No markup eats text ('TOML with a  table.'), no empty brackets, every option says its default."""
+    problems = []
+    for path, cmd in _commands():
+        text = _help(path, cmd)
+        flat = _squash(text)
+        name = " ".join(path)
+        if "[]" in flat or "()" in flat:
+            problems.append(f"{name}: empty brackets")
+        if "Example" not in text:
+            problems.append(f"{name}: no example")
+        for p in cmd.params:
+            if p.name == "help" or not getattr(p, "opts", None):
+                continue
+            helptext = getattr(p, "help", None) or ""
+            if p.param_type_name == "option" and not helptext:
+                problems.append(f"{name} {p.opts[0]}: no help text")
+            if helptext and _squash(helptext) not in flat:
+                problems.append(f"{name} {p.opts[0]}: help text not shown as written")
+            if getattr(p, "required", False) or getattr(p, "is_flag", False) and p.default is False:
+                continue
+            default = p.default
+            if default is None or default == [] or default == ():
+                if "default" not in helptext.lower():
+                    problems.append(f"{name} {p.opts[0]}: the default is not said")
+            elif f"[default:{_squash(str(default))}]" not in flat and "default" not in helptext.lower():
+                problems.append(f"{name} {p.opts[0]}: default {default!r} not shown")
+    assert not problems, problems
+
+
+def _flags_of(argv: list[str]) -> tuple[list[str], set[str]]:
+    """The command an argv runs, and the flags it has."""
+    cmds = {tuple(p): c for p, c in _commands()}
+    for k in range(len(argv), 0, -1):
+        if tuple(argv[:k]) in cmds:
+            cmd = cmds[tuple(argv[:k])]
+            return argv[:k], {o for p in cmd.params for o in (*p.opts, *getattr(p, "secondary_opts", ())) if o.startswith("--")}
+    return [], set()
+
+
+def hinted_flags(message: str) -> list[str]:
+    """The --flags a message tells the user to use (those inside `usbench other-command ...` excepted)."""
+    import re
+
+    message = re.sub(r"`[^`]*`", "", message)  # another command's own flags
+    message = re.sub(r"\(see usbench [^)]*--help\)", "", message)
+    return re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", message)

@@ -76,7 +76,7 @@ def run(
     split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' or 'paper' (BUSI's published hold-out) (default: seeded)."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence (default: ~/.cache/usbench/models/segmenter)."),
-    study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
+    study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable; default: none)."),
     utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     force: bool = typer.Option(False, "--force", help="Overwrite files in --out that usbench did not write (a report.html of yours, ...)."),
@@ -164,9 +164,9 @@ def evaluate(
     reference: str = typer.Option(..., "--reference", help="Real images: a dataset folder or 'phantom-busi'."),
     train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization (default: none, memorization is skipped)."),
     metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric (repeatable). Default: all that can run."),
-    seed: int = typer.Option(0, "--seed"),
-    image_size: int = typer.Option(256, "--image-size"),
-    n_bootstrap: int = typer.Option(1000, "--bootstrap"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and of KID's subsets."),
+    image_size: int = typer.Option(256, "--image-size", help="Side of the square images compared (32-1024)."),
+    n_bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for intervals (0 = none)."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder for mask adherence (default: ~/.cache/usbench/models/segmenter)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default: ~/.cache/usbench/features)."),
@@ -195,6 +195,11 @@ def evaluate(
         ensure_writable_dir(cache)  # a read-only or full --cache fails here, not after the features
     extractor = {"inception": {"weights": str(inception_weights)}} if inception_weights else {}
     metric_cfg = {m: {"segmenter": str(segmenter)} for m in ("mask-adherence", "lesion-presence")} if segmenter else {}
+    from usbench.config import RunConfig
+
+    check_cfg = RunConfig(metrics=list(metrics), extractor=extractor, metric=metric_cfg)
+    validate.check_extractor_options(check_cfg.extractor, check_cfg.metric)
+    validate.check_metric_weights(check_cfg)
     results = evaluate_sets(generated, reference, train=train, metrics=list(metrics), seed=seed, image_size=image_size,
                             n_bootstrap=n_bootstrap, extractor=extractor, metric_config=metric_cfg, cache=cache,
                             progress=not quiet, log=_log)
@@ -210,7 +215,7 @@ def evaluate(
 def leaderboard_cmd(
     dirs: List[Path] = typer.Argument(..., help="Benchmark output folders or run folders."),
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write (.md and .html beside it)."),
-    study: List[Path] = typer.Option([], "--study", help="Reader-study folder to join (repeatable)."),
+    study: List[Path] = typer.Option([], "--study", help="Reader-study folder to join (repeatable; default: none)."),
     force: bool = typer.Option(False, "--force", help="Overwrite FILE.csv/.md/.html even if usbench did not write them."),
     all_subsets: bool = typer.Option(False, "--all-subsets", help="Print the per-label rows too (the files always hold them)."),
 ) -> None:
@@ -417,7 +422,7 @@ def segmenter_train(
     epochs: int = typer.Option(40, "--epochs", help="Training epochs (the best validation epoch is kept)."),
     size: int = typer.Option(256, "--size", help="Image size the U-Net trains and segments at."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the validation hold-out and training."),
-    batch_size: int = typer.Option(16, "--batch-size"),
+    batch_size: int = typer.Option(16, "--batch-size", help="Images per training step."),
     width: int = typer.Option(16, "--width", help="Channels of the U-Net's first level (then x2, x4, x8); 8 is enough for the phantom on CPU."),
 ) -> None:
     """Train the lesion segmenter behind mask adherence, and measure its ceiling on the test split.
@@ -554,11 +559,11 @@ def study_create(
     n_per_source: int = typer.Option(20, "--n-per-source", help="Synthetic cases per run."),
     prevalence: float = typer.Option(0.5, "--prevalence", help="Share of synthetic cases among the main cases."),
     size: int = typer.Option(256, "--size", help="Every image is shown at SIZE x SIZE pixels."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the case draw, the order and the blinded ids."),
     practice: int = typer.Option(0, "--practice", help="Practice cases with feedback (not analysed)."),
     repeats: int = typer.Option(0, "--repeats", help="Main cases shown twice (intra-reader consistency)."),
     lock_back: bool = typer.Option(False, "--lock-back", help="Readers cannot go back and change answers."),
-    title: str = typer.Option("Which images are real?", "--title"),
+    title: str = typer.Option("Which images are real?", "--title", help="Title shown to the readers."),
     fsync: bool = typer.Option(False, "--fsync", help="fsync every rating (survives power cuts; slower)."),
     base_url: str = typer.Option("http://127.0.0.1:8501", "--base-url", help="Base of the printed links."),
 ) -> None:
@@ -587,9 +592,9 @@ def study_create(
 @study_app.command("serve")
 def study_serve(
     study: Path = typer.Argument(..., help="Study folder."),
-    port: int = typer.Option(8501, "--port"),
+    port: int = typer.Option(8501, "--port", help="TCP port to listen on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep 127.0.0.1 behind a reverse proxy."),
-    base_path: str = typer.Option("", "--base-path", help="URL path prefix, e.g. studyA behind a proxy."),
+    base_path: str = typer.Option("", "--base-path", help="URL path prefix, e.g. studyA behind a proxy (default: none, served at /)."),
 ) -> None:
     """Serve the reader app (Streamlit) for a study.
 
@@ -637,7 +642,7 @@ def study_analyze(
     cov: str = typer.Option("delong", "--cov", help="AUC covariance: delong (nested designs), jackknife, unbiased."),
     partial: bool = typer.Option(False, "--partial", help="Analyse the cases every reader has finished."),
     boot: int = typer.Option(2000, "--boot", help="Bootstrap replicates for fool-rate intervals."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     json_out: bool = typer.Option(False, "--json", help="Print analysis.json instead of the table."),
 ) -> None:
     """Reader statistics: detection, fool rate per generator, MRMC, agreement; writes analysis.* into STUDY.
@@ -663,7 +668,7 @@ def study_analyze(
 def study_mrmc(
     ratings: Path = typer.Argument(..., help="Long CSV with reader,treatment,case,truth,rating."),
     cov: str = typer.Option("jackknife", "--cov", help="jackknife, delong or unbiased."),
-    alpha: float = typer.Option(0.05, "--alpha"),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the tests and intervals."),
     json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """MRMC ROC analysis (Obuchowski-Rockette/Hillis and DBM) of any long-format ratings table.

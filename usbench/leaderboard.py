@@ -219,10 +219,11 @@ def display_names(rows: list[dict[str, Any]]) -> list[str]:
     when no shown setting differs (another seed, another config), the run id tells them apart.
     """
     runs_of: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in rows:
+    for r in sorted(rows, key=lambda r: r["subset"] != "all"):  # a run's settings are those of its "all" row
         runs_of.setdefault(r["generator"], {}).setdefault(r["run_id"], r)
     names = []
-    for r in rows:
+    for row in rows:
+        r = runs_of[row["generator"]][row["run_id"]]
         runs = list(runs_of[r["generator"]].values())
         if len(runs) == 1:
             names.append(r["generator"])

@@ -63,7 +63,7 @@ def metric_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | N
     pts = [r for r in rows if r["subset"] == "all" and isinstance(r.get(metric), (int, float)) and not math.isnan(r[metric])]
     if not pts:
         return None
-    names = [r["generator"] for r in pts]
+    names = leaderboard.display_names(pts)
     vals = np.array([r[metric] for r in pts], dtype=float)
     lo = np.array([r.get(f"{metric}_ci_low", np.nan) if r.get(f"{metric}_ci_low") is not None else np.nan for r in pts], float)
     hi = np.array([r.get(f"{metric}_ci_high", np.nan) if r.get(f"{metric}_ci_high") is not None else np.nan for r in pts], float)

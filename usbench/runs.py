@@ -258,48 +258,52 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
     features.register(generated, reference, train, heldout)
     wanted: list[str] = []
     skipped_now: dict[str, list[str]] = {}  # reason -> metrics, so one missing file is said once
-    for spec in specs:
-        metric = METRICS.get(spec.name).from_config(dict(spec.config))
-        for subset in subsets:
-            key = fingerprint_of(
-                spec.name, spec.config, subset, generated.content_hash(), reference.content_hash(),
-                train.content_hash() if train is not None else "", seed, n_bootstrap, image_size,
-                getattr(metric, "version", 1),
-            )[:24]
-            wanted.append(key)
-            if key in entries:
-                if "skipped" in entries[key] and subset == "all":
-                    break  # could not run overall: neither can it per label
-                continue
-            label = None if subset == "all" else subset
-            ctx = MetricContext(
-                generated=generated.filter(label=label) if label else generated,
-                reference=reference.filter(label=label) if label else reference,
-                train=train.filter(label=label) if label and train is not None else train,
-                features=features, seed=seed, n_bootstrap=n_bootstrap, image_size=image_size, progress=progress,
-                options={"heldout": heldout.filter(label=label) if label and heldout is not None else heldout},
-            )
-            t0 = time.perf_counter()
-            entry: dict[str, Any] = {"metric": spec.name, "config": spec.config, "subset": subset}
-            try:
-                out = metric.compute(ctx)
-                results = out if isinstance(out, list) else [out]
-                entry["results"] = [dict(r.to_dict(), column=column_name(r.name, metric)) for r in results]
-            except UsbenchError as err:  # missing weights, too few images, not applicable to this set
-                if spec.explicit and subset == "all":
-                    raise  # the user asked for it: an error, not a skip
+    from usbench.progress import steps
 
-                entry["skipped"] = str(err)
-                if subset == "all":
-                    skipped_now.setdefault(str(err), []).append(spec.label)
-            entry["seconds"] = round(time.perf_counter() - t0, 3)
-            entries[key] = entry
-            if store_path is not None:
-                if provenance is not None:
-                    store["provenance"] = provenance()
-                atomic_write_text(store_path, json.dumps(store, indent=1))  # after each: a kill loses one metric at most
-            if "skipped" in entry and subset == "all":
-                break  # a metric that cannot run overall cannot run per label either
+    with steps(len(specs) * len(subsets), f"metrics of {generated.name}", enabled=progress) as step:
+        for spec in specs:
+            metric = METRICS.get(spec.name).from_config(dict(spec.config))
+            for subset in subsets:
+                key = fingerprint_of(
+                    spec.name, spec.config, subset, generated.content_hash(), reference.content_hash(),
+                    train.content_hash() if train is not None else "", seed, n_bootstrap, image_size,
+                    getattr(metric, "version", 1),
+                )[:24]
+                wanted.append(key)
+                step(f"{spec.label} ({subset})")
+                if key in entries:
+                    if "skipped" in entries[key] and subset == "all":
+                        break  # could not run overall: neither can it per label
+                    continue
+                label = None if subset == "all" else subset
+                ctx = MetricContext(
+                    generated=generated.filter(label=label) if label else generated,
+                    reference=reference.filter(label=label) if label else reference,
+                    train=train.filter(label=label) if label and train is not None else train,
+                    features=features, seed=seed, n_bootstrap=n_bootstrap, image_size=image_size, progress=progress,
+                    options={"heldout": heldout.filter(label=label) if label and heldout is not None else heldout},
+                )
+                t0 = time.perf_counter()
+                entry: dict[str, Any] = {"metric": spec.name, "config": spec.config, "subset": subset}
+                try:
+                    out = metric.compute(ctx)
+                    results = out if isinstance(out, list) else [out]
+                    entry["results"] = [dict(r.to_dict(), column=column_name(r.name, metric)) for r in results]
+                except UsbenchError as err:  # missing weights, too few images, not applicable to this set
+                    if spec.explicit and subset == "all":
+                        raise  # the user asked for it: an error, not a skip
+
+                    entry["skipped"] = str(err)
+                    if subset == "all":
+                        skipped_now.setdefault(str(err), []).append(spec.label)
+                entry["seconds"] = round(time.perf_counter() - t0, 3)
+                entries[key] = entry
+                if store_path is not None:
+                    if provenance is not None:
+                        store["provenance"] = provenance()
+                    atomic_write_text(store_path, json.dumps(store, indent=1))  # after each: a kill loses one metric at most
+                if "skipped" in entry and subset == "all":
+                    break  # a metric that cannot run overall cannot run per label either
     for reason, names in skipped_now.items():
         log(f"skipped {', '.join(names)}: {reason}")
     return {k: entries[k] for k in wanted if k in entries}

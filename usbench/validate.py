@@ -155,6 +155,29 @@ def check_extractor_options(extractor: dict, metric: dict | None = None) -> None
                              "check --segmenter; make one with `usbench segmenter train`")
 
 
+def check_metric_weights(config: Any) -> None:
+    """The weights of the metrics the user named are there (or can be downloaded) before any work:
+    a named metric whose weights are missing is an error, and finding it after generating every
+    image wastes the generation. (Default metrics with missing weights are skipped with the reason.)"""
+    from usbench.metrics import METRICS
+    from usbench.weights import offline
+
+    for entry in config.metrics:
+        name, _, ext = str(entry).partition("@")
+        cls = METRICS.get(name)
+        extractor = ext or (config.metric.get(name, {}) or {}).get("extractor") or getattr(cls, "extractor", None)
+        if extractor == "inception":
+            from usbench.metrics.extractors import INCEPTION_WEIGHTS, resolve_with_policy
+
+            opts = config.extractor.get("inception", {}) or {}
+            resolve_with_policy(INCEPTION_WEIGHTS, opts.get("weights"), opts.get("weights_sha256"), download=not offline())
+        if name == "lpips-diversity":
+            from usbench.metrics.diversity import ALEXNET_WEIGHTS
+            from usbench.weights import resolve_weights
+
+            resolve_weights(ALEXNET_WEIGHTS, (config.metric.get(name, {}) or {}).get("weights") or None, download=False)
+
+
 # ---------------------------------------------------------------------------------------------
 # sets
 
@@ -218,6 +241,7 @@ def check_run_config(config: Any, force: bool = False) -> None:
     names = check_generator_names(generator_names(config))
     check_metric_names(config.metrics)
     check_extractor_options(config.extractor, config.metric)
+    check_metric_weights(config)
     out = Path(config.out).expanduser()
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file", "give --out a folder name")
