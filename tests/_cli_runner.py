@@ -19,7 +19,8 @@ import traceback
 def _preload() -> None:
     # what the commands import lazily, so each forked case pays only for its own work
     import usbench.cli  # noqa: F401
-    import usbench.pipeline  # noqa: F401
+    import usbench.api  # noqa: F401
+    import usbench.evaluation  # noqa: F401
     import usbench.runs  # noqa: F401
     import usbench.datasets.inspect  # noqa: F401
 

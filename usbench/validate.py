@@ -137,22 +137,25 @@ def check_metric_names(entries: Iterable[str], flag: str = "--metrics") -> list[
     return entries
 
 
-def check_extractor_options(extractor: dict, metric: dict | None = None) -> None:
-    """Extractor names of the config, and the weights / segmenter paths given explicitly exist."""
+def check_paths(config: Any) -> None:
+    """Extractor names of the config, and the weights files and segmenter folder given explicitly exist."""
     from usbench.metrics import EXTRACTORS
 
-    for name, opts in extractor.items():
+    options = config.extractor_options() if hasattr(config, "extractor_options") else config.extractor
+    for name, opts in options.items():
         EXTRACTORS.get(name)
         weights = (opts or {}).get("weights")
         if weights and not Path(weights).expanduser().is_file():
             flag = "--inception-weights" if name == "inception" else f"[extractor.{name}] weights"
             raise InputError(f"the weights file {weights} of extractor {name} does not exist",
                              f"check the path given to {flag} (usbench doctor lists what it needs)")
-    for name, opts in (metric or {}).items():
-        seg = (opts or {}).get("segmenter") if isinstance(opts, dict) else None
-        if seg and not Path(seg).expanduser().is_dir():
-            raise InputError(f"the segmenter folder {seg} (metric {name}) does not exist",
-                             "check --segmenter; make one with `usbench segmenter train`")
+    alexnet = getattr(config, "alexnet_weights", "")
+    if alexnet and not Path(alexnet).expanduser().is_file():
+        raise InputError(f"the AlexNet weights file {alexnet} does not exist", "check the path given to --alexnet-weights")
+    segmenter = getattr(config, "segmenter", "")
+    if segmenter and not Path(segmenter).expanduser().is_dir():
+        raise InputError(f"the segmenter folder {segmenter} does not exist",
+                         "check --segmenter; make one with `usbench segmenter train`")
 
 
 def check_metric_weights(config: Any) -> None:
@@ -162,6 +165,7 @@ def check_metric_weights(config: Any) -> None:
     from usbench.metrics import METRICS
     from usbench.weights import offline
 
+    options = config.extractor_options() if hasattr(config, "extractor_options") else config.extractor
     for entry in config.metrics:
         name, _, ext = str(entry).partition("@")
         cls = METRICS.get(name)
@@ -169,13 +173,15 @@ def check_metric_weights(config: Any) -> None:
         if extractor == "inception":
             from usbench.metrics.extractors import INCEPTION_WEIGHTS, resolve_with_policy
 
-            opts = config.extractor.get("inception", {}) or {}
-            resolve_with_policy(INCEPTION_WEIGHTS, opts.get("weights"), opts.get("weights_sha256"), download=not offline())
+            opts = options.get("inception", {}) or {}
+            resolve_with_policy(INCEPTION_WEIGHTS, opts.get("weights") or None, opts.get("weights_sha256"),
+                                download=not offline())
         if name == "lpips-diversity":
             from usbench.metrics.diversity import ALEXNET_WEIGHTS
             from usbench.weights import resolve_weights
 
-            resolve_weights(ALEXNET_WEIGHTS, (config.metric.get(name, {}) or {}).get("weights") or None, download=False)
+            explicit = getattr(config, "alexnet_weights", "") or (config.metric.get(name, {}) or {}).get("weights")
+            resolve_weights(ALEXNET_WEIGHTS, explicit or None, download=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,18 +209,14 @@ def check_images(images: Any, flag: str) -> None:
 def check_reference_serves(generators: Sequence[str], reference: Any, reference_flag: str, n: int, seed: int,
                            image_size: int, generator_config: dict | None = None) -> None:
     """Every generator can serve the requests the reference implies (labels it knows, masks it needs)."""
-    from usbench.generators import build_generator
-    from usbench.runs import make_requests
+    from usbench.generators.plan import plan_generation
 
     unlabelled = sum(1 for r in reference.records if not r.label)
     for name in generators:
-        gen = build_generator(name, (generator_config or {}).get(name, {}))
-        # the labels are what matters here: a handful of requests shows them without building all n
-        requests = make_requests(reference, min(n, 64), seed, image_size)
-        check = getattr(gen, "check_requests", None)
+        # the labels are what matters here: a few requests show them without planning all n
+        plan = plan_generation(name, (generator_config or {}).get(name, {}), reference, min(n, 64), seed, image_size)
         try:
-            if check is not None:
-                check(requests)
+            plan.check()
         except InputError as err:
             if unlabelled:
                 raise InputError(
@@ -234,38 +236,51 @@ def check_run_config(config: Any, force: bool = False) -> None:
     """Everything of ``usbench run`` that can be checked without generating an image: numbers, names,
     the output folder (nothing of the user's in the way) and the reference's labels."""
     from usbench import outputs
-    from usbench.datasets import BUILTIN, load
+    from usbench.datasets import builtin_names, load
     from usbench.runs import generator_names
 
     check_config_numbers(config)
     names = check_generator_names(generator_names(config))
     check_metric_names(config.metrics)
-    check_extractor_options(config.extractor, config.metric)
+    check_paths(config)
     check_metric_weights(config)
     out = Path(config.out).expanduser()
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file", "give --out a folder name")
     outputs.claim(out, RUN_OUTPUTS, force=force)
-    if str(config.reference) not in BUILTIN:  # the built-in set is labelled; a folder may not be
-        reference = load(config.reference, size=config.image_size)
+    if str(config.reference) not in builtin_names():  # the built-in set is labelled; a folder may not be
+        reference = load(config.reference, image_size=config.image_size)
         check_reference_serves(names, reference, f"--reference {config.reference}", config.n, config.seed,
                                config.image_size, config.generator)
 
 
-def check_evaluate_inputs(generated: Path, reference: str, train: Path | None = None) -> None:
-    """The sets of ``usbench evaluate``: they exist, every generated (and training) image decodes, is
-    large enough, and its mask is binary; before any feature is computed."""
-    from usbench.datasets import BUILTIN, load
+def check_evaluate_config(config: Any) -> None:
+    """The numbers, names and paths of ``usbench evaluate``."""
+    check_config_numbers(config)
+    check_metric_names(config.metrics)
+    check_paths(config)
+    check_metric_weights(config)
 
-    check_images(load(generated), "--generated")
+
+def check_evaluate_inputs(generated: Any, reference: Any, train: Any = None) -> None:
+    """The sets of ``usbench evaluate`` (loaded ImageSets): every generated (and training) image
+    decodes, is large enough, and its mask is binary; before any feature is computed."""
+    check_images(generated, "--generated")
     if train is not None:
-        check_images(load(train), "--train")
-    if str(reference) not in BUILTIN:
-        load(reference)
+        check_images(train, "--train")
+
+
+def check_writable(folder: Path | str | None, flag: str) -> None:
+    """A folder usbench will write into (a cache) can be created and written, before any work."""
+    if folder is None:
+        return
+    from usbench.imageset import ensure_writable_dir
+
+    ensure_writable_dir(Path(folder))
 
 
 __all__ = [
     "MAX_IMAGES", "check_bootstrap", "check_config_numbers", "check_float", "check_generator_names", "check_image_size",
     "check_images", "check_int", "check_metric_names", "check_n", "check_reference_serves", "check_run_numbers",
-    "check_seed", "check_split", "check_run_config", "check_evaluate_inputs", "RUN_OUTPUTS",
+    "check_seed", "check_split", "check_run_config", "check_evaluate_inputs", "check_evaluate_config", "check_paths", "check_metric_weights", "check_writable", "RUN_OUTPUTS",
 ]
