@@ -48,7 +48,7 @@ def write_error(exc: OSError, path: Path | str | None = None) -> WriteError:
         hint = "choose a writable --out (or --cache)"
     else:
         hint = "fix the folder's permissions or choose another --out (or --cache)"
-    return WriteError(f"cannot write {where}: {reason}", hint)
+    return WriteError(f"cannot write to {where}: {reason}", hint)
 
 
 def file_mode() -> int:
