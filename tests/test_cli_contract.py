@@ -567,3 +567,87 @@ def hinted_flags(message: str) -> list[str]:
     message = re.sub(r"`[^`]*`", "", message)  # another command's own flags
     message = re.sub(r"\(see usbench [^)]*--help\)", "", message)
     return re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", message)
+
+
+# ---------------------------------------------------------------------------------------------
+# what usbench writes: the user's umask, its own files only, --force
+
+
+def test_outputs_follow_the_umask_not_mkstemp(tmp_path):
+    from usbench import outputs
+
+    old = os.umask(0o022)
+    try:
+        outputs.atomic_write_text(tmp_path / "a.csv", "x\n")
+        os.umask(0o002)  # a group-shared folder: the group may write too
+        outputs.atomic_write_text(tmp_path / "b.csv", "y\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.csv").stat().st_mode & 0o777 == 0o664
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_claim_refuses_the_users_file_until_force(tmp_path):
+    from usbench import outputs
+    from usbench.errors import OutputError
+
+    outputs.atomic_write_text(tmp_path / "report.html", "<p>usbench's</p>")
+    outputs.record(tmp_path, [tmp_path / "report.html"])
+    outputs.claim(tmp_path, ["report.html", "figures/"])  # its own file: fine
+    (tmp_path / "report.html").write_text("<p>edited by the user</p>")
+    with pytest.raises(OutputError, match="--force"):
+        outputs.claim(tmp_path, ["report.html"])
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "mine.png").write_bytes(b"png")
+    with pytest.raises(OutputError, match="mine.png"):
+        outputs.claim(tmp_path, ["figures/"])
+    outputs.claim(tmp_path, ["report.html", "figures/"], force=True)
+
+
+def test_leaderboard_force_overwrites_and_then_owns(cli, tmp_path):
+    make_user_leaderboard(tmp_path, ".csv")
+    rc, out, err = cli.run(["leaderboard", "results", "--out", "mine.csv", "--force"], tmp_path)
+    assert rc == 0, err
+    assert (tmp_path / "mine.csv").read_text().startswith("run_id,generator,subset,")
+    assert "phantom" in out and "frd ↓" in out and "1.5 [1, 2]" in out  # the table, intervals on one line
+    assert "wrote" not in out  # stdout holds the result only; the note goes to stderr
+    rc, _out, err = cli.run(["leaderboard", "results", "--out", "mine.csv"], tmp_path)
+    assert rc == 0, err  # now usbench's own file: rewritten without --force
+
+
+def test_printed_table_tells_runs_apart_and_marks_the_best(tmp_path):
+    """Two runs of one generator with different --n are two named rows; the lower frd is marked."""
+    from usbench import leaderboard
+
+    make_runs(tmp_path)
+    src = tmp_path / "results" / "runs" / "phantom-0123456789"
+    dst = tmp_path / "results" / "runs" / "phantom-9999999999"
+    shutil.copytree(src, dst)
+    info = json.loads((dst / "run.json").read_text())
+    info.update(run_id=dst.name, n=40)
+    (dst / "run.json").write_text(json.dumps(info))
+    store = json.loads((dst / "metrics.json").read_text())
+    res = store["entries"]["k1"]["results"][0]
+    res.update(value=0.5, ci_low=0.25, ci_high=0.75, n_generated=40)
+    (dst / "metrics.json").write_text(json.dumps(store))
+    rows = leaderboard.rows_from_runs(tmp_path / "results")
+    text = leaderboard.to_rich(rows)
+    lines = [l for l in text.splitlines() if l.startswith("phantom")]
+    assert len(lines) == 2 and {"phantom (n=20)", "phantom (n=40)"} == {l.split("  ")[0].strip() for l in lines}
+    assert "frd ↓" in text
+    best = next(l for l in lines if "(n=40)" in l)
+    assert "0.5 [0.25, 0.75]*" in best and "*" not in next(l for l in lines if "(n=20)" in l)
+    assert all(len(l) < 120 for l in text.splitlines())  # one line per row, intervals on it
+
+
+def test_report_says_each_skip_reason_once_and_the_table_scrolls_in_its_box():
+    from usbench import leaderboard, report
+
+    reason = "Inception v3 weights not found: weights-inception-2015-12-05-6726825d.pth"
+    rows = [{"run_id": f"g{i}-1", "generator": f"g{i}", "subset": "all", "n_generated": 10, "frd": float(i),
+             "skipped": f"fid: {reason}; kid: {reason}"} for i in range(5)]
+    assert report.skip_reasons(rows) == {reason: ["fid", "kid"]}
+    html_table = leaderboard.to_html(rows)
+    assert html_table.startswith("<div class=lb>") and "overflow-x:auto" in leaderboard.TABLE_CSS
+    assert "white-space:nowrap" in leaderboard.TABLE_CSS  # an interval never wraps over three lines
