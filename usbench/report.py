@@ -73,6 +73,7 @@ def metric_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | N
     ax.errorbar(vals, np.arange(len(pts)), xerr=np.clip(err, 0, None), fmt="o", capsize=4)
     ax.set_yticks(np.arange(len(pts)), names)
     ax.invert_yaxis()
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))  # 300000 labels ran into each other
     ax.grid(axis="x", alpha=0.3)
     d = leaderboard.DIRECTIONS.get(metric)
     ax.set_xlabel(metric if d is None else f"{metric} ({'higher' if d else 'lower'} is better)")
