@@ -98,8 +98,12 @@ def read_gray(path: Path) -> np.ndarray:
     except InputError:
         raise
     except Image.DecompressionBombError as exc:  # a header claiming hundreds of megapixels
-        raise InputError(f"image {path} is too large to decode safely ({exc})".split(" could be")[0],
-                         "usbench reads images up to ~179 megapixels; downscale it first") from None
+        import re
+
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f" ({int(pixels.group(1)) / 1e6:.0f} megapixels)" if pixels else ""
+        raise InputError(f"image {path} is too large to decode safely{size}; Pillow refuses it as a possible "
+                         "decompression bomb", f"downscale it below {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(
             f"image {path} is corrupt or truncated ({type(exc).__name__})",
