@@ -642,12 +642,12 @@ def test_printed_table_tells_runs_apart_and_marks_the_best(tmp_path):
 
 
 def test_report_says_each_skip_reason_once_and_the_table_scrolls_in_its_box():
-    from usbench import leaderboard, report
+    from usbench import leaderboard
 
     reason = "Inception v3 weights not found: weights-inception-2015-12-05-6726825d.pth"
     rows = [{"run_id": f"g{i}-1", "generator": f"g{i}", "subset": "all", "n_generated": 10, "frd": float(i),
              "skipped": f"fid: {reason}; kid: {reason}"} for i in range(5)]
-    assert report.skip_reasons(rows) == {reason: ["fid", "kid"]}
+    assert leaderboard.skip_reasons(rows) == {reason: ["fid", "kid"]}
     html_table = leaderboard.to_html(rows)
     assert html_table.startswith("<div class=lb>") and "overflow-x:auto" in leaderboard.TABLE_CSS
     assert "white-space:nowrap" in leaderboard.TABLE_CSS  # an interval never wraps over three lines

@@ -337,11 +337,23 @@ def footer(rows: list[dict[str, Any]], all_subsets: bool = False) -> str:
              + (f" ({', '.join(boots)} resamples)" if boots else "") + (f"; images at {', '.join(sizes)} px" if sizes else "")]
     if not all_subsets and any(r["subset"] != "all" for r in rows):
         lines.append("per-label rows: --all-subsets, or leaderboard.md")
-    from usbench.report import skip_reasons
-
     for reason, metrics in skip_reasons(alls).items():
         lines.append(f"skipped {', '.join(metrics)}: {reason}")
     return "\n".join(lines) + "\n"
+
+
+def skip_reasons(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each reason a metric was skipped, once, with the metrics it stopped (subset "all")."""
+    reasons: dict[str, list[str]] = {}
+    for r in rows:
+        if r["subset"] != "all":
+            continue
+        for item in filter(None, str(r.get("skipped", "")).split("; ")):
+            metric, _, reason = item.partition(": ")
+            names = reasons.setdefault(reason, [])
+            if metric not in names:
+                names.append(metric)
+    return reasons
 
 
 def write_all(rows: list[dict[str, Any]], csv_path: Path) -> None:

@@ -170,7 +170,7 @@ def write_report(result: BenchmarkResult, out: Path | None = None) -> Path:
         if p:
             parts.append(f"<h3>Closest to a training image: {html.escape(run.generator)}</h3><p>Generated (left) "
                          f"and its nearest training image by pixel NCC (right).</p><img src=\"figures/{p.name}\">")
-    reasons = skip_reasons(rows)
+    reasons = leaderboard.skip_reasons(rows)
     if reasons:
         parts.append("<h2>Skipped metrics</h2><ul>" + "".join(
             f"<li><b>{html.escape(', '.join(metrics))}</b>: {html.escape(reason)}</li>" for reason, metrics in reasons.items())
@@ -181,17 +181,3 @@ def write_report(result: BenchmarkResult, out: Path | None = None) -> Path:
 
     outputs.record(out, [path, *sorted(p for p in fig_dir.glob("*.png"))])  # usbench's own, for the next run
     return path
-
-
-def skip_reasons(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Each reason a metric was skipped, once, with the metrics it stopped (subset "all")."""
-    reasons: dict[str, list[str]] = {}
-    for r in rows:
-        if r["subset"] != "all":
-            continue
-        for item in filter(None, str(r.get("skipped", "")).split("; ")):
-            metric, _, reason = item.partition(": ")
-            names = reasons.setdefault(reason, [])
-            if metric not in names:
-                names.append(metric)
-    return reasons
