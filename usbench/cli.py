@@ -66,6 +66,8 @@ def run(
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
     utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
+    per_mask: Optional[int] = typer.Option(None, "--per-mask", help="Mask-conditioned generators: exactly K images per held-out mask (the paper: 8); replaces --n for them."),
+    allow_training_masks: bool = typer.Option(False, "--allow-training-masks", help="Let a ControlNet be conditioned on masks it was trained on (its model card's split)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run a benchmark: generate → features → metrics → leaderboard.csv and report.html.
@@ -82,6 +84,8 @@ def run(
       usbench run -g phantom -g sd-busi --metrics fid --metrics kid --n 500 --inception-weights w.pth
 
       usbench run --config benchmark.toml --out results/
+
+      usbench run -g controlnet-busi --reference Dataset_BUSI_with_GT --per-mask 8   # the paper's protocol
     """
     from usbench.config import load_config
     from usbench.runs import run_benchmark
@@ -90,7 +94,7 @@ def run(
     cfg = cfg.with_overrides(
         generators=list(generator), reference=reference, metrics=list(metrics), n=n, seed=seed,
         out=str(out) if out else None, image_size=image_size, n_bootstrap=n_bootstrap, split=split,
-        utility=True if utility else None,
+        utility=True if utility else None, per_mask=per_mask, allow_training_masks=True if allow_training_masks else None,
     )
     if inception_weights:
         cfg.extractor.setdefault("inception", {})["weights"] = str(inception_weights)
@@ -114,9 +118,14 @@ def generate(
     labels_from: str = typer.Option("phantom-busi", "--labels-from", help="Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow."),
     image_size: int = typer.Option(256, "--image-size", help="Side of the square output images."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML with a [generator.NAME] table."),
+    per_mask: int = typer.Option(0, "--per-mask", help="Mask-conditioned generators: exactly K images per held-out mask (the paper: 8); replaces --n."),
+    allow_training_masks: bool = typer.Option(False, "--allow-training-masks", help="Let a ControlNet be conditioned on masks it was trained on (its model card's split)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Generate images with one generator into an ImageSet folder (resumable).
+
+    A ControlNet trained by usbench is conditioned only on masks it was not trained on (the
+    held-out split its model card records); conditioning.json beside the images says which.
 
     Under `accelerate launch` the requests are sharded across processes and merged.
 
@@ -124,7 +133,7 @@ def generate(
 
       usbench generate -g phantom --n 50 --out phantom50/
 
-      usbench generate -g controlnet-busi --labels-from Dataset_BUSI_with_GT --out cn/
+      usbench generate -g controlnet-busi --labels-from Dataset_BUSI_with_GT --per-mask 8 --out cn/
 
       accelerate launch -m usbench generate -g sd-busi --n 1000 --out sd1000/
     """
@@ -133,7 +142,8 @@ def generate(
 
     cfg = load_config(config)
     images = generate_set(generator, out, n=n, seed=seed, labels_from=labels_from, image_size=image_size,
-                          generator_config=cfg.generator.get(generator, {}), progress=not quiet)
+                          generator_config=cfg.generator.get(generator, {}), progress=not quiet, per_mask=per_mask,
+                          allow_training_masks=allow_training_masks, log=_log)
     if images is not None:
         _print(f"wrote {len(images)} images to {out}")
 
@@ -151,6 +161,7 @@ def evaluate(
     segmenter: Optional[Path] = typer.Option(None, "--segmenter"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default: ~/.cache/usbench/features)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    allow_training_masks: bool = typer.Option(False, "--allow-training-masks", help="Score a set conditioned on its generator's training masks anyway."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score a folder of generated images against real ones (no generation).
@@ -169,7 +180,7 @@ def evaluate(
     metric_cfg = {m: {"segmenter": str(segmenter)} for m in ("mask-adherence", "lesion-presence")} if segmenter else {}
     results = evaluate_sets(generated, reference, train=train, metrics=list(metrics), seed=seed, image_size=image_size,
                             n_bootstrap=n_bootstrap, extractor=extractor, metric_config=metric_cfg, cache=cache,
-                            progress=not quiet, log=_log)
+                            progress=not quiet, log=_log, allow_training_masks=allow_training_masks)
     if as_json:
         _print(_json.dumps(results, indent=2))
     else:

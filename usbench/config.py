@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "train": "",  # a separate training set for memorization; default: the reference's train split
     "batch_size": 8,
     "utility": False,  # also run the downstream classification experiment (usbench utility) per generator
+    "per_mask": 0,  # mask-conditioned generators: exactly this many images per held-out mask (0: n in the label mix)
+    "allow_training_masks": False,  # mask-conditioned generators may use their own training masks
 }
 
 
@@ -78,6 +80,8 @@ class RunConfig:
     train: str = DEFAULTS["train"]
     batch_size: int = DEFAULTS["batch_size"]
     utility: bool = DEFAULTS["utility"]
+    per_mask: int = DEFAULTS["per_mask"]
+    allow_training_masks: bool = DEFAULTS["allow_training_masks"]
     generator: dict = field(default_factory=dict)  # name -> backend config
     metric: dict = field(default_factory=dict)  # name -> metric config
     extractor: dict = field(default_factory=dict)  # name -> extractor options

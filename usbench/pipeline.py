@@ -25,7 +25,8 @@ def _check_out(out: Path) -> None:
 
 
 def generate_set(generator: str, out: Path, n: int, seed: int = 0, labels_from: str = "phantom-busi", image_size: int = 256,
-                 generator_config: dict | None = None, progress: bool = False) -> ImageSet | None:
+                 generator_config: dict | None = None, progress: bool = False, per_mask: int = 0,
+                 allow_training_masks: bool = False, log: Callable[[str], None] = lambda s: None) -> ImageSet | None:
     """Generate ``n`` images into ``out`` (resuming an interrupted call). Returns None on
     non-main processes of a multi-process (accelerate) launch."""
     from usbench.datasets import load
@@ -37,26 +38,34 @@ def generate_set(generator: str, out: Path, n: int, seed: int = 0, labels_from: 
     _check_out(out)
     gen = build_generator(generator, generator_config or {})
     reference = load(labels_from, size=image_size, progress=progress)
-    conditioning = None
-    if getattr(gen, "mask_conditioned", False) and reference.has_masks:
-        conditioning = split(reference, seed=seed, check_leaks=False).test
-    requests = make_requests(reference, n, seed, image_size, conditioning)
+    plan = None
+    if getattr(gen, "mask_conditioned", False) and reference.has_masks:  # held-out masks only: generators/conditioning.py
+        from usbench.generators.conditioning import plan_requests
+
+        plan = plan_requests(gen, reference, n, seed, image_size, fallback=split(reference, seed=seed, check_leaks=False).test,
+                             per_mask=per_mask, allow_training_masks=allow_training_masks, log=log)
+    requests = plan.requests if plan else make_requests(reference, n, seed, image_size)
     if hasattr(gen, "check_requests"):
         gen.check_requests(requests)
-    return generate_sharded(gen, requests, Path(out), source=generator, progress=progress)  # one process or many
+    images = generate_sharded(gen, requests, Path(out), source=generator, progress=progress)  # one process or many
+    if images is not None and plan:
+        plan.write(out)
+    return images
 
 
 def evaluate_sets(generated: Path, reference: str, train: Path | None = None, metrics: list[str] | None = None,
                   seed: int = 0, image_size: int = 256, n_bootstrap: int = 1000, extractor: dict | None = None,
                   metric_config: dict | None = None, cache: Path | None = None, progress: bool = False,
-                  log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+                  log: Callable[[str], None] = lambda s: None, allow_training_masks: bool = False) -> dict[str, Any]:
     """Score a generated set against a reference; returns ``{"results": [...], "skipped": [...], ...}``."""
+    from usbench.generators.conditioning import check_generated
     from usbench.config import RunConfig
     from usbench.datasets import load
     from usbench.metrics.features import FeatureStore
     from usbench.runs import evaluate_imageset, select_metrics
     from usbench.weights import usbench_cache
 
+    conditioning = check_generated(generated, allow_training_masks) if Path(generated).is_dir() else None
     gen = load(generated)
     ref = load(reference, size=image_size, progress=progress)
     train_set = load(train) if train else None
@@ -75,7 +84,8 @@ def evaluate_sets(generated: Path, reference: str, train: Path | None = None, me
             results.extend(dict(r, subset=e["subset"]) for r in e["results"])
     return {"generated": str(generated), "reference": str(reference), "n_generated": len(gen), "n_reference": len(ref),
             "generated_hash": gen.content_hash(), "reference_hash": ref.content_hash(), "seed": seed,
-            "results": results, "skipped": skipped}
+            "results": results, "skipped": skipped,
+            **({"conditioning": {k: v for k, v in conditioning.items() if k != "masks_from"}} if conditioning else {})}
 
 
 def format_results(res: dict[str, Any]) -> str:

@@ -179,8 +179,13 @@ class Benchmark:
     def generate(self, name: str) -> RunRecord | None:
         cfg = self.config
         gen = build_generator(name, cfg.generator.get(name, {}))
-        conditioning = self.split.test if getattr(gen, "mask_conditioned", False) and self.reference.has_masks else None
-        requests = make_requests(self.reference, cfg.n, cfg.seed, cfg.image_size, conditioning)
+        plan = None
+        if getattr(gen, "mask_conditioned", False) and self.reference.has_masks:  # held-out masks only: generators/conditioning.py
+            from usbench.generators.conditioning import plan_requests
+
+            plan = plan_requests(gen, self.reference, cfg.n, cfg.seed, cfg.image_size, fallback=self.split.test,
+                                 per_mask=cfg.per_mask, allow_training_masks=cfg.allow_training_masks, log=self._log_once)
+        requests = plan.requests if plan else make_requests(self.reference, cfg.n, cfg.seed, cfg.image_size)
         run_id = f"{name}-{fingerprint_of(gen.fingerprint(), requests_fingerprint(requests))[:10]}"
         run_dir = self.out / "runs" / run_id
         info_path = run_dir / "run.json"
@@ -195,12 +200,15 @@ class Benchmark:
             return None
         info = {
             "run_id": run_id, "generator": name, "generator_config": cfg.generator.get(name, {}),
-            "generator_fingerprint": gen.fingerprint(), "mask_conditioned": conditioning is not None,
+            "generator_fingerprint": gen.fingerprint(), "mask_conditioned": plan is not None,
+            "conditioning": plan.summary() if plan else None,
             "n": len(requests), "seed": cfg.seed, "request_seeds": [requests[0].seed, requests[-1].seed] if requests else [],
             "image_size": cfg.image_size, "reference": str(cfg.reference), "reference_hash": self.reference.content_hash(),
             "split": cfg.split, "versions": versions(), "seconds_generate": round(time.perf_counter() - t0, 3),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if plan:
+            plan.write(run_dir)
         atomic_write_text(info_path, json.dumps(info, indent=2))
         return RunRecord(run_id, name, run_dir, images, info)
 
