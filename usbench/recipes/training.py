@@ -130,6 +130,12 @@ class TrainResult:
     losses: list[float]  # one per step, including steps done before a resume
     resumed_from: int
 
+    @property
+    def final_loss(self) -> float:
+        """The mean of the last 50 steps' losses (the model card's ``final_loss``)."""
+        tail = self.losses[-min(len(self.losses), 50):]
+        return float(sum(tail) / len(tail)) if tail else math.nan
+
 
 def latest_checkpoint(out: Path) -> Path | None:
     ckpts = sorted((out / "checkpoints").glob("step-[0-9]*")) if (out / "checkpoints").is_dir() else []
@@ -210,6 +216,12 @@ def make_accelerator(cfg: FinetuneConfig, out: Path):
 
     from usbench.generators.sharding import launched
 
+    from accelerate.state import AcceleratorState, GradientState
+
+    # accelerate keeps its state per process: a second run in one process (a notebook, the tests)
+    # with another precision or accumulation would be refused. The process group stays.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     try:  # several processes without CUDA (tests, CPU clusters): gloo on CPU
         return Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.gradient_accumulation,
                            project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
