@@ -135,6 +135,29 @@ def test_run_uses_only_held_out_masks_even_with_another_split_seed(tiny, tmp_pat
     assert used and all(not any(np.array_equal(m, t) for t in train.values() if t is not None and t.any()) for m in used)
     info = json.loads((run_dir / "run.json").read_text())
     assert info["conditioning"]["n_training_masks"] == 0 and info["n"] == 8
+    # 6. the run record says how the images were made, and what it cost
+    assert (info["sampler"], info["steps"], info["guidance"], info["dtype"], info["batch_size"]) == ("ddim", 1, 5.0, "fp32", 8)
+    assert info["mask_fit"] == "crop" and info["conditioning"]["mask_fit"] == "crop"
+    assert info["images_per_second"] > 0 and info["peak_memory_mb"] > 50 and info["peak_memory_kind"] == "cpu peak rss"
+    import csv
+
+    row = next(csv.DictReader((out / "leaderboard.csv").open()))
+    assert row["sampler"] == "ddim" and row["steps"] == "1" and float(row["images_per_second"]) > 0
+
+
+def test_non_square_masks_are_cropped_or_letterboxed_not_squashed():
+    from usbench.generators.conditioning import fit_mask
+
+    mask = np.zeros((20, 40), bool)
+    mask[8:12, 18:22] = True  # a 4×4 square lesion in the middle of a wide image
+    cropped = fit_mask(mask, 20, "crop")
+    np.testing.assert_array_equal(cropped, mask[:, 10:30])  # the centre square, unscaled
+    boxed = fit_mask(mask, 40, "letterbox")
+    assert not boxed[:10].any() and not boxed[30:].any()  # background bands above and below
+    np.testing.assert_array_equal(boxed[10:30], mask)
+    squashed = fit_mask(mask, 20, "squash")
+    ys, xs = np.nonzero(squashed)
+    assert (xs.max() - xs.min()) < (ys.max() - ys.min())  # what squashing does: the square lesion gets narrow
 
 
 def test_training_masks_refused_unless_allowed(tiny, tmp_path, capsys):

@@ -35,6 +35,8 @@ PROVENANCE_COLUMNS = [
     "generated_hash", "reference_hash", "split", "usbench_version", "torch_version", "torch_fidelity_version",
     "diffusers_version", "numpy_version", "created",
 ]
+# How the images were generated (run.json; diffusion generators): PLMS and DPM++ rows are told apart.
+SETTING_COLUMNS = ["sampler", "steps", "guidance", "dtype", "batch_size", "mask_fit", "images_per_second", "peak_memory_mb"]
 SUBSET_ORDER = {"all": 0, "normal": 1, "benign": 2, "malignant": 3}
 
 
@@ -74,6 +76,7 @@ def rows_from_run(run_dir: Path) -> list[dict[str, Any]]:
         rows.append({
             "run_id": info["run_id"], "generator": info["generator"], "subset": subset,
             "reference": info.get("reference", ""), **values, **(extra if subset == "all" else {}),
+            **{c: info[c] for c in SETTING_COLUMNS if info.get(c) is not None},
             "skipped": "; ".join(sorted(skipped.get(subset, []))),
             "seed": info.get("seed"), "image_size": info.get("image_size"), "n_bootstrap": store.get("n_bootstrap", ""),
             "resize_protocol": prov.get("resize_protocol", ""),
@@ -132,12 +135,13 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
     bases = [m for m in METRIC_ORDER if m in present]
     bases += sorted(
         k for k in present
-        if k not in bases and k not in ID_COLUMNS and k not in PROVENANCE_COLUMNS and k != "skipped"
+        if k not in bases and k not in ID_COLUMNS and k not in PROVENANCE_COLUMNS and k not in SETTING_COLUMNS and k != "skipped"
         and not k.endswith(("_ci_low", "_ci_high")) and not k.startswith(("reader_", "utility_"))
     )
     metric_cols = [c for b in bases for c in (b, f"{b}_ci_low", f"{b}_ci_high") if c in present]
     extra = sorted(k for k in present if k.startswith("reader_")) + sorted(k for k in present if k.startswith("utility_"))
-    return ID_COLUMNS + metric_cols + extra + ["skipped"] + PROVENANCE_COLUMNS
+    settings = [c for c in SETTING_COLUMNS if c in present]
+    return ID_COLUMNS + settings + metric_cols + extra + ["skipped"] + PROVENANCE_COLUMNS
 
 
 def _fmt(v: Any, digits: int | None = 4) -> str:

@@ -194,8 +194,10 @@ class Benchmark:
             return RunRecord(run_id, name, run_dir, ImageSet.read(run_dir), json.loads(info_path.read_text()))
         if hasattr(gen, "check_requests"):
             gen.check_requests(requests)
-        t0 = time.perf_counter()
-        images = generate_sharded(gen, requests, run_dir, batch_size=cfg.batch_size, source=name, progress=self.progress)
+        from usbench.generators.measure import GenerationMeter, generation_settings
+
+        with GenerationMeter() as meter:
+            images = generate_sharded(gen, requests, run_dir, batch_size=cfg.batch_size, source=name, progress=self.progress)
         if images is None:  # a non-main process of an `accelerate launch`: its shard is written, the main one merges
             return None
         info = {
@@ -204,7 +206,7 @@ class Benchmark:
             "conditioning": plan.summary() if plan else None,
             "n": len(requests), "seed": cfg.seed, "request_seeds": [requests[0].seed, requests[-1].seed] if requests else [],
             "image_size": cfg.image_size, "reference": str(cfg.reference), "reference_hash": self.reference.content_hash(),
-            "split": cfg.split, "versions": versions(), "seconds_generate": round(time.perf_counter() - t0, 3),
+            "split": cfg.split, "versions": versions(), **meter.record(len(requests)), **generation_settings(gen),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         if plan:

@@ -41,9 +41,10 @@ class ConditioningPlan:
     n_training_masks: int  # requests conditioned on a mask the generator was trained on
     per_mask: int = 0
     notes: list[str] = field(default_factory=list)
+    mask_fit: str = "squash"  # how non-square masks became squares (generators.conditioning.fit_mask)
 
     def summary(self) -> dict[str, Any]:
-        return {"scheme": self.scheme, "per_mask": self.per_mask, "n_requests": len(self.requests),
+        return {"scheme": self.scheme, "per_mask": self.per_mask, "mask_fit": self.mask_fit, "n_requests": len(self.requests),
                 "n_masks": len(set(self.masks_from.values())), "n_training_masks": self.n_training_masks,
                 "notes": self.notes}
 
@@ -110,19 +111,20 @@ def plan_requests(generator: Any, reference: ImageSet, n: int, seed: int, size: 
     pool, train, scheme, notes = conditioning_set(generator, reference, fallback, allow_training_masks)
     for note in notes:
         log(note)
+    fit = getattr(getattr(generator, "config", None), "mask_fit", "squash")
     if per_mask:
-        requests, sources = _per_mask_requests(pool, per_mask, seed, size)
+        requests, sources = _per_mask_requests(pool, per_mask, seed, size, fit)
     else:
-        requests, sources = _label_mix_requests(reference, pool, n, seed, size)
+        requests, sources = _label_mix_requests(reference, pool, n, seed, size, fit)
     n_train = sum(sources[r.id] in train for r in requests)
-    return ConditioningPlan(requests, sources, scheme, n_train, per_mask, notes)
+    return ConditioningPlan(requests, sources, scheme, n_train, per_mask, notes, fit)
 
 
-def _per_mask_requests(pool: ImageSet, k: int, seed: int, size: int) -> tuple[list[GenerationRequest], dict[str, str]]:
+def _per_mask_requests(pool: ImageSet, k: int, seed: int, size: int, fit: str) -> tuple[list[GenerationRequest], dict[str, str]]:
     requests, sources = [], {}
     by_label: dict[str, int] = {}
     for rec in pool.records:
-        mask = _mask_of(pool, rec, size)
+        mask = _mask_of(pool, rec, size, fit)
         for j in range(k):
             index = by_label.get(rec.label, 0)
             by_label[rec.label] = index + 1
@@ -134,21 +136,46 @@ def _per_mask_requests(pool: ImageSet, k: int, seed: int, size: int) -> tuple[li
     return requests, sources
 
 
-def _label_mix_requests(reference: ImageSet, pool: ImageSet, n: int, seed: int, size: int):
+def _label_mix_requests(reference: ImageSet, pool: ImageSet, n: int, seed: int, size: int, fit: str):
+    """``n`` requests in the reference's label mix (usbench.runs.make_requests), masks cycling per label."""
+    from dataclasses import replace
+
     from usbench.runs import make_requests
 
     requests = make_requests(reference, n, seed, size, pool)
-    sources = {}
-    for label in {r.label for r in requests}:
-        recs = [r for r in pool.records if r.label == label]
-        for r in requests:
-            if r.label == label:
-                sources[r.id] = recs[r.index % len(recs)].id
-    return requests, sources
+    sources, fitted = {}, []
+    for r in requests:
+        recs = [x for x in pool.records if x.label == r.label]
+        rec = recs[r.index % len(recs)]
+        sources[r.id] = rec.id
+        fitted.append(replace(r, mask=_mask_of(pool, rec, size, fit)))
+    return fitted, sources
 
 
-def _mask_of(pool: ImageSet, rec, size: int):
-    mask = pool.load_mask(rec, size)
+def fit_mask(mask, size: int, fit: str = "crop"):
+    """A mask of any shape as a ``size`` square: ``crop`` (centre square, as the training crops keep
+    the aspect ratio), ``letterbox`` (padded with background) or ``squash`` (resized, distorting)."""
+    import numpy as np
+
+    from usbench.imageset import resize_mask
+
+    h, w = mask.shape
+    if fit == "crop" and h != w:
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        mask = mask[top:top + s, left:left + s]
+    elif fit == "letterbox" and h != w:
+        s = max(h, w)
+        padded = np.zeros((s, s), bool)
+        top, left = (s - h) // 2, (s - w) // 2
+        padded[top:top + h, left:left + w] = mask
+        mask = padded
+    return resize_mask(mask, size)
+
+
+def _mask_of(pool: ImageSet, rec, size: int, fit: str = "crop"):
+    mask = pool.load_mask(rec)
+    mask = None if mask is None else fit_mask(mask, size, fit)
     if rec.label == "normal" or (mask is not None and not mask.any()):
         return None  # normal images: no lesion, an empty conditioning image (as make_requests)
     return mask

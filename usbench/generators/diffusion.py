@@ -43,6 +43,7 @@ class DiffusionConfig:
     device: str = "auto"
     attention: str = "sdpa"  # sdpa (PyTorch's fused attention) | default (diffusers' plain attention)
     conditioning_scale: float = 1.0  # ControlNet only
+    mask_fit: str = "crop"  # ControlNet: a non-square mask is centre-cropped (as training crops), "letterbox"ed or "squash"ed
 
     def check(self, where: str) -> None:
         if self.scheduler not in SCHEDULERS:
@@ -51,7 +52,12 @@ class DiffusionConfig:
             raise ConfigError(f"{where}: steps and batch_size must be at least 1", "fix the config")
         if self.attention not in ("sdpa", "default"):
             raise ConfigError(f"{where}: unknown attention {self.attention!r}", "use sdpa or default")
+        if self.mask_fit not in MASK_FITS:
+            raise ConfigError(f"{where}: unknown mask_fit {self.mask_fit!r}", f"use one of {', '.join(MASK_FITS)}")
         torch_dtype(self.dtype)
+
+
+MASK_FITS = ("crop", "letterbox", "squash")
 
 
 class _DiffusionGenerator:
@@ -85,6 +91,12 @@ class _DiffusionGenerator:
             self._digest = fingerprint_of(*digests)
         cfg = {k: v for k, v in asdict(self.config).items() if k not in ("model", "base", "batch_size", "device")}
         return fingerprint_of(self.name, cfg, self._digest)
+
+    def settings(self) -> dict[str, Any]:
+        """The run record's generation settings (leaderboard columns)."""
+        c = self.config
+        out = {"sampler": c.scheduler, "steps": c.steps, "guidance": c.guidance, "dtype": c.dtype, "batch_size": c.batch_size}
+        return out | ({"mask_fit": c.mask_fit} if self.mask_conditioned else {})
 
     def _base_folder(self) -> Path | None:
         if self.found == "lora":
