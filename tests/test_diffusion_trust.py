@@ -338,3 +338,39 @@ def test_warmup_schedule_validation_images_tensorboard_and_checkpoint_limit(tiny
         expected.append(ref.get_last_lr()[0])
     np.testing.assert_allclose(logged, expected, rtol=1e-6)
     assert logged[0] < logged[1]  # warming up
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. hints name commands that exist
+
+
+def test_offline_hint_names_an_existing_hf_command_fetching_only_needed_files(monkeypatch, tmp_path):
+    import shlex
+    import shutil
+    import subprocess
+
+    from usbench.errors import WeightsError
+    from usbench.generators.checkpoints import hub_snapshot
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(WeightsError) as err:
+        hub_snapshot("someone/not-cached")
+    hint = str(err.value)
+    command = shlex.split(hint[hint.index("hf download"):].split(" ;")[0])
+    assert command[:3] == ["hf", "download", "someone/not-cached"] and command[3] == "--include"
+    assert "*/diffusion_pytorch_model.safetensors" in command and not any(p.endswith(".ckpt") for p in command)
+    hf = shutil.which("hf") or str(Path(__import__("sys").executable).parent / "hf")
+    if not Path(hf).exists():
+        pytest.skip("huggingface_hub's hf command is not installed here")
+    helptext = subprocess.run([hf, "download", "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "--include" in helptext  # the command and flag the hint names exist in this huggingface_hub
+
+
+def test_single_file_base_gets_the_conversion_command(tiny, tmp_path, capsys):
+    ckpt = tmp_path / "v1-5-pruned.safetensors"
+    ckpt.write_bytes(b"\0" * 16)
+    out = tmp_path / "never"
+    assert main(["finetune", "sd-busi", "--data", str(tiny["data"]), "--base", str(ckpt), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "single-file" in err and "from_single_file" in err and "save_pretrained" in err and not out.exists()

@@ -88,16 +88,23 @@ def hub_snapshot(repo_id: str) -> Path:
 
     try:
         return Path(snapshot_download(
-            repo_id, local_files_only=offline(), cache_dir=hf_hub_cache(),
-            allow_patterns=["model_index.json", "*/config.json", "*/*_config.json", "*/*.txt", "*/vocab.json",
-                            "*/tokenizer.json", "*/diffusion_pytorch_model.safetensors", "*/model.safetensors",
-                            LORA_FILE, CARD_FILE],
+            repo_id, local_files_only=offline(), cache_dir=hf_hub_cache(), allow_patterns=list(HUB_PATTERNS),
         ))
     except Exception as exc:  # offline and not cached, unknown repo, no network
         raise WeightsError(
             f"{repo_id} is neither a folder nor in the Hugging Face cache ({type(exc).__name__})",
-            "download it once online (huggingface-cli download " + repo_id + "), or pass a local folder",
+            f"download only the files usbench needs once online: {hf_download_command(repo_id)} ; or pass a local folder",
         ) from None
+
+
+# The files of a diffusers pipeline that loading needs (no .ckpt, no fp16/non-ema variants, no .bin duplicates).
+HUB_PATTERNS = ("model_index.json", "*/config.json", "*/*_config.json", "*/*.txt", "*/vocab.json", "*/tokenizer.json",
+                "*/diffusion_pytorch_model.safetensors", "*/model.safetensors", LORA_FILE, CARD_FILE)
+
+
+def hf_download_command(repo_id: str) -> str:
+    """The command of huggingface_hub ≥ 1.0 (``hf``; ``huggingface-cli`` is gone) fetching only :data:`HUB_PATTERNS`."""
+    return f"hf download {repo_id} --include " + " ".join(f'"{p}"' for p in HUB_PATTERNS)
 
 
 def hf_hub_cache() -> Path:
@@ -150,6 +157,13 @@ def check_checkpoint(folder: Path, kind: str) -> str:
     """Check that ``folder`` is a complete checkpoint usable by generator ``kind``; return its kind."""
     folder = Path(folder)
     if not folder.is_dir():
+        if folder.suffix in (".ckpt", ".safetensors"):
+            raise WeightsError(
+                f"{folder} is a single-file (original Stable Diffusion) checkpoint; usbench loads the diffusers layout",
+                "convert it once: python -c \"from diffusers import StableDiffusionPipeline as P; "
+                f"P.from_single_file('{folder}').save_pretrained('{folder.with_suffix('')}-diffusers')\" "
+                "and pass that folder",
+            )
         raise WeightsError(f"{kind} checkpoint {folder} is not a folder", "pass a diffusers pipeline folder (save_pretrained layout)")
     found = checkpoint_kind(folder)
     if kind == SD_KIND and found.startswith("controlnet"):
