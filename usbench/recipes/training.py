@@ -504,7 +504,7 @@ def _card(cfg: FinetuneConfig, out: Path, task: Task, data, losses: list[float],
         "first_loss": float(losses[0]) if losses else math.nan,
         "num_processes": accelerator.num_processes,
         "hyperparameters": hp,
-        "out": str(out),
+        "out": str(Path(out).resolve()),
     }
     card.update(task.card)
     return card
