@@ -367,10 +367,36 @@ def test_offline_hint_names_an_existing_hf_command_fetching_only_needed_files(mo
     assert "--include" in helptext  # the command and flag the hint names exist in this huggingface_hub
 
 
-def test_single_file_base_gets_the_conversion_command(tiny, tmp_path, capsys):
-    ckpt = tmp_path / "v1-5-pruned.safetensors"
-    ckpt.write_bytes(b"\0" * 16)
-    out = tmp_path / "never"
-    assert main(["finetune", "sd-busi", "--data", str(tiny["data"]), "--base", str(ckpt), "--out", str(out)]) == 2
+def test_single_file_base_loads_offline_with_its_configs(tiny, tmp_path, monkeypatch, capsys):
+    """The authors' format: one original-layout (LDM) file. Written here from the tiny model by
+    tests/ldm_single_file.py; diffusers' from_single_file converts it back, configs read offline."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ldm_single_file import write_single_file
+
+    from usbench.generators import GenerationRequest, build_generator
+    from usbench.generators.checkpoints import load_sd_pipeline
+
+    ckpt = write_single_file(load_sd_pipeline(tiny["base"]), tmp_path / "v1-5-pruned.safetensors")
+    # The generator reads the file, and samples exactly what the diffusers folder samples.
+    req = [GenerationRequest("a", "benign", 3, 32)]
+    from_file = next(build_generator("sd-busi", {"model": str(ckpt), "base_config": str(tiny["base"]), "steps": 2}).generate(req))
+    from_folder = next(build_generator("sd-busi", {"model": str(tiny["base"]), "steps": 2}).generate(req))
+    np.testing.assert_array_equal(from_file, from_folder)
+    # Fine-tuning from it writes a diffusers folder whose frozen parts are the file's, converted exactly.
+    out = tmp_path / "sd"
+    assert main(["finetune", "sd-busi", "--data", str(tiny["data"]), "--base", str(ckpt), "--base-config", str(tiny["base"]),
+                 "--out", str(out), "--steps", "1", "--batch-size", "1", "--no-gradient-checkpointing"]) == 0
+    for comp, weights in (("vae", "diffusion_pytorch_model.safetensors"), ("text_encoder", "model.safetensors")):
+        saved, base = load_file(str(out / comp / weights)), load_file(str(tiny["base"] / comp / weights))
+        assert saved.keys() == base.keys() and all(torch.equal(saved[k], base[k]) for k in base), comp
+    # Without configs, offline: one line naming the command that fetches only the configs.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    capsys.readouterr()
+    assert main(["finetune", "sd-busi", "--data", str(tiny["data"]), "--base", str(ckpt), "--out", str(tmp_path / "x"),
+                 "--steps", "1"]) == 2
     err = capsys.readouterr().err
-    assert "single-file" in err and "from_single_file" in err and "save_pretrained" in err and not out.exists()
+    assert 'hf download stable-diffusion-v1-5/stable-diffusion-v1-5 --include "*.json" "*.txt"' in err
+    assert "Traceback" not in err and not (tmp_path / "x").exists()

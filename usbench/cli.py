@@ -340,7 +340,8 @@ _FT_8BIT = typer.Option(None, "--use-8bit-adam", help="bitsandbytes' 8-bit AdamW
 @finetune_app.command("sd-busi")
 def finetune_sd_cmd(
     data: str = _FT_DATA,
-    base: str = typer.Option(..., "--base", help="Stable Diffusion 1.5: a diffusers folder or a hub id in the HF cache."),
+    base: str = typer.Option(..., "--base", help="Stable Diffusion 1.5: a diffusers folder, a hub id in the HF cache, or one .ckpt/.safetensors file (the authors' v1-5-pruned)."),
+    base_config: Optional[str] = typer.Option(None, "--base-config", help="For a single-file --base: a folder or hub id with its diffusers configs (default: SD 1.5's, from the HF cache)."),
     out: Optional[str] = _FT_OUT,
     init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this fine-tuned SD."),
     lora: Optional[int] = _FT_LORA, steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR,
@@ -371,7 +372,7 @@ def finetune_sd_cmd(
 
       accelerate launch --multi_gpu --num_processes 4 -m usbench finetune sd-busi --data Dataset_BUSI_with_GT --base sd15/
     """
-    _finetune("sd-busi", data=data, base=base, out=out, init_from=init_from, lora=lora, steps=steps, lr=lr,
+    _finetune("sd-busi", data=data, base=base, base_config=base_config, out=out, init_from=init_from, lora=lora, steps=steps, lr=lr,
               batch_size=batch_size, resolution=resolution, mixed_precision=mixed_precision, ema=ema, resume=resume,
               checkpoint_every=checkpoint_every, seed=seed, split=split, gradient_checkpointing=gradient_checkpointing,
               override=override, keep_checkpoints=keep_checkpoints, gradient_accumulation=gradient_accumulation,

@@ -34,6 +34,7 @@ from usbench.imageset import resize_gray, resize_mask
 class DiffusionConfig:
     model: str = ""  # folder, hub id in the HF cache, or "" = where `usbench finetune` writes
     base: str = ""  # base SD of a LoRA or bare ControlNet folder (default: from its model card)
+    base_config: str = ""  # configs for a single-file .ckpt/.safetensors model: a folder or hub id (default SD 1.5's, from the HF cache)
     scheduler: str = "pndm"  # pndm = PLMS, the paper's sampler for SD
     steps: int = 50
     guidance: float = 7.0
@@ -89,7 +90,7 @@ class _DiffusionGenerator:
             if base is not None:
                 digests.append(folder_digest(base))
             self._digest = fingerprint_of(*digests)
-        cfg = {k: v for k, v in asdict(self.config).items() if k not in ("model", "base", "batch_size", "device")}
+        cfg = {k: v for k, v in asdict(self.config).items() if k not in ("model", "base", "base_config", "batch_size", "device")}
         return fingerprint_of(self.name, cfg, self._digest)
 
     def settings(self) -> dict[str, Any]:
@@ -181,7 +182,7 @@ class StableDiffusionGenerator(_DiffusionGenerator):
     kind = SD_KIND
 
     def _load(self):
-        return load_sd_pipeline(self.folder, self.config.dtype, base=self.config.base)
+        return load_sd_pipeline(self.folder, self.config.dtype, base=self.config.base, base_config=self.config.base_config)
 
 
 class ControlNetGenerator(_DiffusionGenerator):
@@ -193,7 +194,7 @@ class ControlNetGenerator(_DiffusionGenerator):
     defaults = {"scheduler": "ddim", "guidance": 5.0}
 
     def _load(self):
-        return load_controlnet_pipeline(self.folder, self.config.dtype, base=self.config.base)
+        return load_controlnet_pipeline(self.folder, self.config.dtype, base=self.config.base, base_config=self.config.base_config)
 
     def check_requests(self, requests: Sequence[GenerationRequest]) -> None:
         super().check_requests(requests)

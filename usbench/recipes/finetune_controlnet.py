@@ -51,7 +51,7 @@ def _finetune_controlnet(cfg: FinetuneConfig, out: Path, resumed, sets, base_fol
 
     full, train, the_split = sets
     accelerator = make_accelerator(cfg, out)
-    pipe = load_sd_pipeline(base_folder)  # a LoRA base is fused into its UNet
+    pipe = load_sd_pipeline(base_folder, base_config=cfg.base_config)  # a LoRA base is fused into its UNet
     base_card = read_card(base_folder) or {}
     parent, parent_digest = parent_card(cfg.init_from, CONTROLNET_KIND)
     unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer

@@ -121,7 +121,7 @@ def _finetune_sd(cfg: FinetuneConfig, out: Path, resumed, sets, base_folder) -> 
 
     full, train, the_split = sets
     accelerator = make_accelerator(cfg, out)
-    pipe = load_sd_pipeline(base_folder)
+    pipe = load_sd_pipeline(base_folder, base_config=cfg.base_config)
     base_digest = folder_digest(base_folder)
     parent, parent_digest = parent_card(cfg.init_from, SD_KIND)
     if cfg.init_from:  # successive fine-tuning: the UNet of the previous run (LoRA fused in)

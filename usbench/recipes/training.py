@@ -34,6 +34,7 @@ class FinetuneConfig:
 
     data: str = ""
     base: str = ""
+    base_config: str = ""  # a single-file --base: the folder or hub id of its diffusers configs (default SD 1.5's)
     out: str = ""  # "" = the generator's default location (usbench_cache()/models/<kind>)
     init_from: str = ""  # successive fine-tuning: start from this fine-tuned checkpoint
     lora: int = 0  # LoRA rank; 0 = train the whole network
