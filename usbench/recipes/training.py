@@ -223,6 +223,8 @@ def make_accelerator(cfg: FinetuneConfig, out: Path):
     # with another precision or accumulation would be refused. The process group stays.
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
+    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():  # CPU autocast has no fp16: a dtype error mid-step
+        raise ConfigError("--mixed-precision fp16 needs a CUDA GPU", "on a CPU use --mixed-precision bf16 (or no)")
     try:  # several processes without CUDA (tests, CPU clusters): gloo on CPU
         return Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.gradient_accumulation,
                            project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
