@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from usbench.common import SEED_STRIDE
 from usbench.errors import ConfigError, InputError
 from usbench.generators.base import GenerationRequest
 from usbench.imageset import ImageSet, atomic_write_text
 
 CONDITIONING_FILE = "conditioning.json"
-LABEL_SEED_STRIDE = 1_000_003  # request seeds: seed * stride + position (as usbench.runs)
 
 
 @dataclass
@@ -130,17 +130,17 @@ def _per_mask_requests(pool: ImageSet, k: int, seed: int, size: int, fit: str) -
             by_label[rec.label] = index + 1
             pos = len(requests)
             req = GenerationRequest(id=f"{rec.label or 'image'}-{index:05d}", label=rec.label,
-                                    seed=seed * LABEL_SEED_STRIDE + pos, size=size, mask=mask, index=index, position=pos)
+                                    seed=seed * SEED_STRIDE + pos, size=size, mask=mask, index=index, position=pos)
             requests.append(req)
             sources[req.id] = rec.id
     return requests, sources
 
 
 def _label_mix_requests(reference: ImageSet, pool: ImageSet, n: int, seed: int, size: int, fit: str):
-    """``n`` requests in the reference's label mix (usbench.runs.make_requests), masks cycling per label."""
+    """``n`` requests in the reference's label mix (usbench.generators.plan.make_requests), masks cycling per label."""
     from dataclasses import replace
 
-    from usbench.runs import make_requests
+    from usbench.generators.plan import make_requests
 
     requests = make_requests(reference, n, seed, size, pool)
     sources, fitted = {}, []
