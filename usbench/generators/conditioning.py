@@ -101,11 +101,12 @@ def conditioning_set(generator: Any, reference: ImageSet, fallback: ImageSet | N
     return held, train, "model card split", notes
 
 
-def plan_requests(generator: Any, reference: ImageSet, n: int, seed: int, size: int, fallback: ImageSet | None = None,
-                  per_mask: int = 0, allow_training_masks: bool = False,
+def plan_requests(generator: Any, reference: ImageSet, n: int, seed: int, size: int, label_mix: Callable[..., list],
+                  fallback: ImageSet | None = None, per_mask: int = 0, allow_training_masks: bool = False,
                   log: Callable[[str], None] = lambda s: None) -> ConditioningPlan:
     """The requests of a mask-conditioned generator: held-out masks only (unless allowed), ``n`` of
-    them in the reference's label mix, or exactly ``per_mask`` per held-out mask."""
+    them in the reference's label mix (``label_mix(reference, n, seed, size, pool)``: the planner's
+    ``make_requests``), or exactly ``per_mask`` per held-out mask."""
     if per_mask < 0:
         raise ConfigError(f"--per-mask must be at least 1, got {per_mask}", "e.g. --per-mask 8 (the paper's protocol)")
     pool, train, scheme, notes = conditioning_set(generator, reference, fallback, allow_training_masks)
@@ -115,7 +116,7 @@ def plan_requests(generator: Any, reference: ImageSet, n: int, seed: int, size: 
     if per_mask:
         requests, sources = _per_mask_requests(pool, per_mask, seed, size, fit)
     else:
-        requests, sources = _label_mix_requests(reference, pool, n, seed, size, fit)
+        requests, sources = _label_mix_requests(label_mix(reference, n, seed, size, pool), pool, size, fit)
     n_train = sum(sources[r.id] in train for r in requests)
     return ConditioningPlan(requests, sources, scheme, n_train, per_mask, notes, fit)
 
@@ -136,13 +137,10 @@ def _per_mask_requests(pool: ImageSet, k: int, seed: int, size: int, fit: str) -
     return requests, sources
 
 
-def _label_mix_requests(reference: ImageSet, pool: ImageSet, n: int, seed: int, size: int, fit: str):
-    """``n`` requests in the reference's label mix (usbench.generators.plan.make_requests), masks cycling per label."""
+def _label_mix_requests(requests: list[GenerationRequest], pool: ImageSet, size: int, fit: str):
+    """The label-mix requests (masks cycling per label) with each mask's source and its fitted mask."""
     from dataclasses import replace
 
-    from usbench.generators.plan import make_requests
-
-    requests = make_requests(reference, n, seed, size, pool)
     sources, fitted = {}, []
     for r in requests:
         recs = [x for x in pool.records if x.label == r.label]

@@ -93,7 +93,7 @@ def plan_generation(name: str, config: dict[str, Any] | None, reference: ImageSe
     if getattr(gen, "mask_conditioned", False) and reference.has_masks:
         from usbench.generators.conditioning import plan_requests
 
-        masks = plan_requests(gen, reference, n, seed, image_size, fallback=conditioning, per_mask=per_mask,
+        masks = plan_requests(gen, reference, n, seed, image_size, make_requests, fallback=conditioning, per_mask=per_mask,
                               allow_training_masks=allow_training_masks, log=log)
         return GenerationPlan(name, gen, dict(config or {}), masks.requests, True, masks)
     return GenerationPlan(name, gen, dict(config or {}), make_requests(reference, n, seed, image_size), False)
