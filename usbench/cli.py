@@ -400,7 +400,7 @@ def model_tiny(
     size: int = typer.Option(64, "--size", help="Image size it makes and trains at (a multiple of 8)."),
     seed: int = typer.Option(0, "--seed", help="Seed of its random weights."),
 ) -> None:
-    """Write a tiny Stable Diffusion (SD 1.5's architecture at toy size, random weights, ~2 MB) to
+    """Write a tiny Stable Diffusion (SD 1.5's architecture at toy size, random weights, ~6 MB) to
     run the fine-tuning recipes and the generators end to end on a CPU in minutes.
 
     Examples:
