@@ -97,6 +97,27 @@ def test_split_auto_picks_seeded_with_a_notice_for_non_busi_ids(tiny, capsys):
     assert len(card["split"]["test_ids"]) == 3  # one per label of four
 
 
+def test_split_auto_notice_and_paper_split_when_the_ids_are_busis(tmp_path):
+    from usbench.datasets import load
+    from usbench.recipes.data import training_split
+
+    said = []
+    small = load(make_busi_layout(tmp_path / "small", per_label=3, size=32))
+    assert training_split(small, "auto", log=said.append).scheme == "seeded"
+    assert len(said) == 1 and "seeded" in said[0] and "403-437" in said[0]
+    # with BUSI's hold-out ids for every label, auto is the paper split, silently
+    root = tmp_path / "busi"
+    for label, ids in (("benign", (1, 403)), ("malignant", (1, 186)), ("normal", (1, 114))):
+        (root / label).mkdir(parents=True)
+        for i in ids:
+            write_png(root / label / f"{label} ({i}).png", np.full((16, 16), 100, np.uint8))
+            write_png(root / label / f"{label} ({i})_mask.png", np.zeros((16, 16), np.uint8))
+    said.clear()
+    the_split = training_split(load(root), "auto", log=said.append)
+    assert the_split.scheme == "paper" and sorted(the_split.test.ids) == ["benign (403)", "malignant (186)", "normal (114)"]
+    assert said == []
+
+
 def test_generate_uses_only_held_out_masks_and_exactly_k_per_mask(tiny, tmp_path):
     card = json.loads((tiny["cn"] / CARD_FILE).read_text())
     out = tmp_path / "gen"

@@ -116,6 +116,9 @@ def save_tiny_sd(out: str | Path, seed: int = 0, size: int = TINY_RESOLUTION) ->
         import shutil
 
         shutil.rmtree(staged)
+    from usbench.generators.checkpoints import quiet_progress
+
+    quiet_progress()  # no "Writing model shards" bar from diffusers
     tiny_sd_pipeline(seed, size).save_pretrained(staged, safe_serialization=True)
     if out.exists():
         out.rmdir()
