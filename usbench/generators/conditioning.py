@@ -84,7 +84,8 @@ def conditioning_set(generator: Any, reference: ImageSet, fallback: ImageSet | N
     train = training_ids(generator, reference)
     if train is None:
         pool = fallback if fallback is not None else reference
-        notes.append(f"{generator.name} has no model card recording its training split: conditioning on the test split given")
+        if getattr(generator, "needs_weights", True):  # a trained model without a card (the phantom is not trained)
+            notes.append(f"{generator.name} has no model card recording its training split: conditioning on the test split given")
         return pool, set(), "caller's test split", notes
     if allow_training_masks:
         n_train = sum(r.id in train for r in reference.records)
