@@ -70,7 +70,8 @@ def evaluate(generated: "str | Path | ImageSet", reference: "str | Path | ImageS
              image_size: int | None = None, n_bootstrap: int | None = None, seed: int | None = None,
              cache: str | Path | None = None, segmenter: str | Path | None = None,
              alexnet_weights: str | Path | None = None, config: "str | Path | RunConfig | None" = None,
-             progress: bool = False, log: Callable[[str], None] = _quiet) -> "EvaluationResult":
+             allow_training_masks: bool = False, progress: bool = False,
+             log: Callable[[str], None] = _quiet) -> "EvaluationResult":
     """Score ``generated`` against ``reference`` (no generation): every metric in ``metrics``
     (``"kid@radiomics"`` picks the extractor; default: all that can run, the others skipped with
     the reason), overall and per label, with bootstrap intervals. ``train`` is the generator's
@@ -84,6 +85,10 @@ def evaluate(generated: "str | Path | ImageSet", reference: "str | Path | ImageS
                      alexnet_weights=alexnet_weights)
     validate.check_evaluate_config(cfg)  # numbers, names, paths, weights: before any image is read
     specs = select_metrics(cfg)
+    if isinstance(generated, (str, Path)) and Path(generated).is_dir():  # conditioned on its training masks?
+        from usbench.generators.conditioning import check_generated
+
+        check_generated(Path(generated), allow_training_masks)
     gen = load_dataset(generated, cfg.image_size, progress=progress)
     ref = load_dataset(reference, cfg.image_size, progress=progress)
     train_set = load_dataset(train, cfg.image_size) if train is not None else None
@@ -99,12 +104,15 @@ def evaluate(generated: "str | Path | ImageSet", reference: "str | Path | ImageS
 
 def generate(generator: str, n: int | None, out: str | Path, *, config: "str | Path | RunConfig | dict | None" = None,
              seed: int | None = None, masks_from: "str | Path | ImageSet | None" = None, split: str | None = None,
-             image_size: int | None = None, progress: bool = False) -> "ImageSet | None":
+             image_size: int | None = None, per_mask: int | None = None, allow_training_masks: bool | None = None,
+             progress: bool = False, log: Callable[[str], None] = _quiet) -> "ImageSet | None":
     """``n`` images of ``generator`` into the new ImageSet folder ``out`` (resumed when interrupted).
 
     Labels follow ``masks_from``'s proportions (default ``phantom-busi``); a mask-conditioned
     generator takes its lesion masks from that set's test ``split`` (``seeded`` or ``paper``), the
-    same requests ``usbench run`` makes. ``config`` is a TOML file, a RunConfig, or the generator's
+    same requests ``usbench run`` makes; a ControlNet with a usbench model card only the masks its
+    training left out (``allow_training_masks`` to permit others), ``per_mask`` per mask when given
+    (:mod:`usbench.generators.conditioning`). ``config`` is a TOML file, a RunConfig, or the generator's
     own options as a dict. Under ``accelerate launch`` the work is sharded; the non-main processes
     return None."""
     from usbench import validate
@@ -116,7 +124,8 @@ def generate(generator: str, n: int | None, out: str | Path, *, config: "str | P
     check_new_out(Path(out))
     validate.check_n(n)
     gen_config = config if isinstance(config, dict) else None
-    cfg = from_flags(None if gen_config is not None else config, seed=seed, split=split, image_size=image_size)
+    cfg = from_flags(None if gen_config is not None else config, seed=seed, split=split, image_size=image_size,
+                     per_mask=per_mask, allow_training_masks=allow_training_masks)
     validate.check_config_numbers(cfg)
     mask_conditioned = getattr(GENERATORS.get(generator), "mask_conditioned", False)  # unknown names fail here
     reference = load_dataset(masks_from or DEFAULTS["labels_from"], cfg.image_size, progress=progress)
@@ -126,7 +135,8 @@ def generate(generator: str, n: int | None, out: str | Path, *, config: "str | P
         conditioning = split_set(reference, scheme=cfg.split, test_fraction=cfg.test_fraction, seed=cfg.seed,
                                  check_leaks=False).test
     plan = plan_generation(generator, gen_config if gen_config is not None else cfg.generator.get(generator, {}),
-                           reference, n, cfg.seed, cfg.image_size, conditioning=conditioning)
+                           reference, n, cfg.seed, cfg.image_size, conditioning=conditioning, per_mask=cfg.per_mask,
+                           allow_training_masks=cfg.allow_training_masks, log=log)
     return generate_images(plan, Path(out), batch_size=cfg.batch_size, progress=progress)
 
 
@@ -135,6 +145,7 @@ def run(config: "str | Path | RunConfig | None" = None, *, generators: Sequence[
         seed: int | None = None, out: str | Path | None = None, image_size: int | None = None,
         n_bootstrap: int | None = None, split: str | None = None, inception_weights: str | Path | None = None,
         segmenter: str | Path | None = None, alexnet_weights: str | Path | None = None, utility: bool | None = None,
+        per_mask: int | None = None, allow_training_masks: bool | None = None,
         studies: Iterable[str | Path] = (), force: bool = False, progress: bool = False,
         log: Callable[[str], None] = _quiet) -> "BenchmarkResult":
     """What ``usbench run`` does: for each generator, generate (or reuse) ``n`` images, compute the
@@ -149,7 +160,8 @@ def run(config: "str | Path | RunConfig | None" = None, *, generators: Sequence[
     cfg = from_flags(config, generators=list(generators) if generators else None, reference=reference,
                      metrics=list(metrics) if metrics else None, n=n, seed=seed, out=out, image_size=image_size,
                      n_bootstrap=n_bootstrap, split=split, inception_weights=inception_weights, segmenter=segmenter,
-                     alexnet_weights=alexnet_weights, utility=utility)
+                     alexnet_weights=alexnet_weights, utility=utility, per_mask=per_mask,
+                     allow_training_masks=allow_training_masks)
     validate.check_run_config(cfg, force=force)
     return run_benchmark(cfg, progress=progress, log=log, studies=[Path(s) for s in studies])
 

@@ -34,10 +34,12 @@ data_app = typer.Typer(help="Real datasets: inspect them (duplicates, split leak
 study_app = typer.Typer(help="The blinded reader study: create, serve, analyse.", no_args_is_help=True)
 finetune_app = typer.Typer(help="The paper's fine-tuning recipes (Stable Diffusion, ControlNet).", no_args_is_help=True)
 segmenter_app = typer.Typer(help="The lesion segmenter behind mask adherence.", no_args_is_help=True)
+model_app = typer.Typer(help="Diffusion models for trying the recipes: a tiny Stable Diffusion built in code.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(study_app, name="study")
 app.add_typer(finetune_app, name="finetune")
 app.add_typer(segmenter_app, name="segmenter")
+app.add_typer(model_app, name="model")
 
 
 def _print(text: str) -> None:
@@ -81,6 +83,8 @@ def run(
     alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity (default: looked up in the caches)."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable; default: none)."),
     utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
+    per_mask: Optional[int] = typer.Option(None, "--per-mask", help="Mask-conditioned generators: exactly K images per held-out mask (the paper: 8); replaces --n for them."),
+    allow_training_masks: bool = typer.Option(False, "--allow-training-masks", help="Let a ControlNet be conditioned on masks it was trained on (its model card's split)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     force: bool = typer.Option(False, "--force", help="Overwrite files in --out that usbench did not write (a report.html of yours, ...)."),
     all_subsets: bool = typer.Option(False, "--all-subsets", help="Print the per-label rows too (the files always hold them)."),
@@ -99,6 +103,8 @@ def run(
       usbench run -g phantom -g sd-busi --metrics fid --metrics kid --n 500 --inception-weights w.pth
 
       usbench run --config benchmark.toml --out results/
+
+      usbench run -g controlnet-busi --reference Dataset_BUSI_with_GT --per-mask 8   # the paper's protocol
     """
     import usbench
     from usbench import validate
@@ -107,6 +113,7 @@ def run(
     result = usbench.run(config, generators=generator, reference=reference, metrics=metrics, n=n, seed=seed, out=out,
                          image_size=image_size, n_bootstrap=n_bootstrap, split=split, inception_weights=inception_weights,
                          segmenter=segmenter, alexnet_weights=alexnet_weights, utility=True if utility else None,
+                         per_mask=per_mask, allow_training_masks=True if allow_training_masks else None,
                          studies=study, force=force, progress=not quiet, log=_log)
     if result.main_process:
         _print_table(result.rows, all_subsets)
@@ -123,9 +130,14 @@ def generate(
     split: Optional[str] = typer.Option(None, "--split", help="Split whose test part gives the conditioning masks: 'seeded' (default) or 'paper'."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square output images (default {DEFAULTS['image_size']})."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file whose [generator.NAME] table configures the generator (default: none, its defaults)."),
+    per_mask: Optional[int] = typer.Option(None, "--per-mask", help="Mask-conditioned generators: exactly K images per held-out mask (the paper: 8); replaces --n for them (default: off)."),
+    allow_training_masks: bool = typer.Option(False, "--allow-training-masks", help="Let a ControlNet be conditioned on masks it was trained on (its model card's split) (default: refused)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Generate images with one generator into an ImageSet folder (resumable).
+
+    A ControlNet trained by usbench is conditioned only on masks it was not trained on (the
+    held-out split its model card records); conditioning.json beside the images says which.
 
     Under `accelerate launch` the requests are sharded across processes and merged.
 
@@ -133,7 +145,7 @@ def generate(
 
       usbench generate -g phantom --n 50 --out phantom50/
 
-      usbench generate -g controlnet-busi --labels-from Dataset_BUSI_with_GT --out cn/
+      usbench generate -g controlnet-busi --labels-from Dataset_BUSI_with_GT --per-mask 8 --out cn/
 
       accelerate launch -m usbench generate -g sd-busi --n 1000 --out sd1000/
     """
@@ -142,7 +154,8 @@ def generate(
 
     validate.check_run_numbers(n=n, seed=seed, image_size=image_size, split=split)
     images = usbench.generate(generator, n, out, config=config, seed=seed, masks_from=labels_from, split=split,
-                              image_size=image_size, progress=not quiet)
+                              image_size=image_size, per_mask=per_mask,
+                              allow_training_masks=True if allow_training_masks else None, progress=not quiet, log=_log)
     if images is not None:
         _print(f"wrote {len(images)} images to {out}")
 
@@ -162,6 +175,7 @@ def evaluate(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration ([metric.*], [extractor.*]; flags override it; default: none)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default: ~/.cache/usbench/features)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    allow_training_masks: bool = typer.Option(False, "--allow-training-masks", help="Score a set conditioned on its generator's training masks anyway (default: refused)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Score a folder of generated images against real ones (no generation).
@@ -179,7 +193,8 @@ def evaluate(
     validate.check_run_numbers(seed=seed, image_size=image_size, n_bootstrap=n_bootstrap)
     result = usbench.evaluate(generated, reference, metrics=metrics, train=train, inception_weights=inception_weights,
                               image_size=image_size, n_bootstrap=n_bootstrap, seed=seed, cache=cache, segmenter=segmenter,
-                              alexnet_weights=alexnet_weights, config=config, progress=not quiet, log=_log)
+                              alexnet_weights=alexnet_weights, config=config, allow_training_masks=allow_training_masks,
+                              progress=not quiet, log=_log)
     _print(result.to_json() if as_json else result.summary())
 
 
@@ -295,44 +310,67 @@ def _finetune(kind: str, **flags) -> None:
     cfg = recipe_config(kind, **flags)
     result = (finetune_sd if kind == "sd-busi" else finetune_controlnet)(cfg)
     if result.losses:
-        _print(f"{kind}: {result.steps} steps (resumed at {result.resumed_from}), final loss {result.losses[-1]:.4f}, "
-               f"model in {result.out}")
+        _print(f"{kind}: {result.steps} steps (resumed at {result.resumed_from}), final loss {result.final_loss:.4f} "
+               f"(mean of the last {min(len(result.losses), 50)} steps, as the model card), model in {result.out}")
 
 
 _FT_DATA = typer.Option(..., "--data", help="Training data: a BUSI folder, BUS-BRA, UDIAT or an ImageSet.")
 _FT_OUT = typer.Option(None, "--out", help="Output folder (default: where the generator looks, ~/.cache/usbench/models/<kind>).")
 _FT_LORA = typer.Option(None, "--lora", help="Train a LoRA adapter of this rank instead of the whole UNet (default: none, the whole UNet).")
-_FT_STEPS = typer.Option(None, "--steps", help="Training steps (default: the authors': 20000 SD, 15000 ControlNet).")
+_FT_STEPS = typer.Option(None, "--steps", help="Optimiser steps (default: the authors': 20000 SD, 15000 ControlNet).")
 _FT_LR = typer.Option(None, "--lr", help="Learning rate (default: 2e-6, the authors'; 1e-4 with --lora).")
 _FT_LR_CN = typer.Option(None, "--lr", help="Learning rate (default: 1e-5, the authors').")
 _FT_BS = typer.Option(None, "--batch-size", help="Batch size per process (default: 2 SD, 4 ControlNet).")
 _FT_RES = typer.Option(None, "--resolution", help="Training size in px (default: the base model's, 512 for SD 1.5).")
-_FT_MP = typer.Option(None, "--mixed-precision", help="no, fp16 or bf16 (default: no).")
+_FT_MP = typer.Option(None, "--mixed-precision", help="no, fp16 or bf16; frozen parts are saved unchanged (default: no).")
 _FT_EMA = typer.Option(None, "--ema/--no-ema", help="Keep an exponential moving average of the weights and save it (default: off).")
-_FT_RESUME = typer.Option(None, "--resume", help="Continue from the newest checkpoint in --out (default: off).")
+_FT_RESUME = typer.Option(None, "--resume", help="Continue from the newest checkpoint in --out, with its settings (default: off).")
+_FT_OVERRIDE = typer.Option(None, "--override", help="With --resume: use the flags that differ from the checkpoint's, recorded in the card (default: refused).")
 _FT_CKPT = typer.Option(None, "--checkpoint-every", help="Save a resumable checkpoint every N steps (default: 500).")
+_FT_KEEP = typer.Option(None, "--keep-checkpoints", help="Resumable checkpoints kept (default: 2, the newest).")
 _FT_SEED = typer.Option(None, "--seed", help="Seed of data order, augmentation and noise (default: 0).")
-_FT_SPLIT = typer.Option(None, "--split", help="auto (paper split for BUSI, else seeded), paper, seeded or none (default: auto).")
+_FT_SPLIT = typer.Option(None, "--split", help="auto (paper split for BUSI ids, else seeded with a notice), paper, seeded or none (default: auto).")
 _FT_GC = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
                       help="Recompute activations to save memory (default: on, as the authors; off is faster).")
+_FT_ACC = typer.Option(None, "--gradient-accumulation", help="Micro-batches per step: batch B × K acts as one batch of B·K (default 1).")
+_FT_SCHED = typer.Option(None, "--lr-scheduler", help="constant (the authors'), constant_with_warmup, linear, cosine, ... (diffusers.optimization).")
+_FT_WARM = typer.Option(None, "--lr-warmup-steps", help="Warm-up steps of the lr schedule (default 0).")
+_FT_SNR = typer.Option(None, "--snr-gamma", help="Min-SNR-γ loss weighting (5 is usual; default off).")
+_FT_NOFF = typer.Option(None, "--noise-offset", help="Offset noise, e.g. 0.05 (default off).")
+_FT_EMPTY = typer.Option(None, "--empty-prompt-rate", help="Share of samples trained with the empty prompt, e.g. 0.1 (default 0).")
+_FT_VAL = typer.Option(None, "--validation-every", help="Write one image per label to OUT/validation/step-N every N steps (default off).")
+_FT_TB = typer.Option(None, "--tensorboard", help="Log loss and lr to OUT/logs for TensorBoard (needs the tensorboard package).")
+_FT_8BIT = typer.Option(None, "--use-8bit-adam", help="bitsandbytes' 8-bit AdamW (CUDA only; less optimiser memory).")
 
 
 @finetune_app.command("sd-busi")
 def finetune_sd_cmd(
     data: str = _FT_DATA,
-    base: str = typer.Option(..., "--base", help="Stable Diffusion 1.5: a diffusers folder or a hub id in the HF cache."),
+    base: str = typer.Option(..., "--base", help="Stable Diffusion 1.5: a diffusers folder, a hub id in the HF cache, or one .ckpt/.safetensors file (the authors' v1-5-pruned)."),
+    base_config: Optional[str] = typer.Option(None, "--base-config", help="For a single-file --base: a folder or hub id with its diffusers configs (default: SD 1.5's, from the HF cache)."),
     out: Optional[str] = _FT_OUT,
     init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this fine-tuned SD (default: none, start from --base)."),
     lora: Optional[int] = _FT_LORA, steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR,
     batch_size: Optional[int] = _FT_BS, resolution: Optional[int] = _FT_RES, mixed_precision: Optional[str] = _FT_MP,
     ema: Optional[bool] = _FT_EMA, resume: Optional[bool] = _FT_RESUME, checkpoint_every: Optional[int] = _FT_CKPT,
     seed: Optional[int] = _FT_SEED, split: Optional[str] = _FT_SPLIT, gradient_checkpointing: Optional[bool] = _FT_GC,
+    override: Optional[bool] = _FT_OVERRIDE, keep_checkpoints: Optional[int] = _FT_KEEP,
+    gradient_accumulation: Optional[int] = _FT_ACC, lr_scheduler: Optional[str] = _FT_SCHED,
+    lr_warmup_steps: Optional[int] = _FT_WARM, snr_gamma: Optional[float] = _FT_SNR, noise_offset: Optional[float] = _FT_NOFF,
+    empty_prompt_rate: Optional[float] = _FT_EMPTY, validation_every: Optional[int] = _FT_VAL,
+    tensorboard: Optional[bool] = _FT_TB, use_8bit_adam: Optional[bool] = _FT_8BIT,
 ) -> None:
     """Fine-tune Stable Diffusion on ultrasound images with the paper's recipe (whole UNet, or --lora).
 
     Examples:
 
+      usbench model tiny --out tiny-sd --size 64   # then, on any CPU in minutes:
+
+      usbench finetune sd-busi --data phantom_busi --base tiny-sd --steps 200 --lr 1e-4 --out sd-tiny
+
       usbench finetune sd-busi --data Dataset_BUSI_with_GT --base runwayml/stable-diffusion-v1-5
+
+      usbench finetune sd-busi --data Dataset_BUSI_with_GT --base v1-5-pruned.safetensors --base-config sd15-configs/
 
       usbench finetune sd-busi --data BUSBRA --base sd15/ --init-from ~/.cache/usbench/models/sd-busi --out sd-busi-busbra
 
@@ -340,9 +378,13 @@ def finetune_sd_cmd(
 
       accelerate launch --multi_gpu --num_processes 4 -m usbench finetune sd-busi --data Dataset_BUSI_with_GT --base sd15/
     """
-    _finetune("sd-busi", data=data, base=base, out=out, init_from=init_from, lora=lora, steps=steps, lr=lr,
+    _finetune("sd-busi", data=data, base=base, base_config=base_config, out=out, init_from=init_from, lora=lora, steps=steps, lr=lr,
               batch_size=batch_size, resolution=resolution, mixed_precision=mixed_precision, ema=ema, resume=resume,
-              checkpoint_every=checkpoint_every, seed=seed, split=split, gradient_checkpointing=gradient_checkpointing)
+              checkpoint_every=checkpoint_every, seed=seed, split=split, gradient_checkpointing=gradient_checkpointing,
+              override=override, keep_checkpoints=keep_checkpoints, gradient_accumulation=gradient_accumulation,
+              lr_scheduler=lr_scheduler, lr_warmup_steps=lr_warmup_steps, snr_gamma=snr_gamma, noise_offset=noise_offset,
+              empty_prompt_rate=empty_prompt_rate, validation_every=validation_every, tensorboard=tensorboard,
+              use_8bit_adam=use_8bit_adam)
 
 
 @finetune_app.command("controlnet-busi")
@@ -355,6 +397,11 @@ def finetune_controlnet_cmd(
     batch_size: Optional[int] = _FT_BS, resolution: Optional[int] = _FT_RES, mixed_precision: Optional[str] = _FT_MP,
     ema: Optional[bool] = _FT_EMA, resume: Optional[bool] = _FT_RESUME, checkpoint_every: Optional[int] = _FT_CKPT,
     seed: Optional[int] = _FT_SEED, split: Optional[str] = _FT_SPLIT, gradient_checkpointing: Optional[bool] = _FT_GC,
+    override: Optional[bool] = _FT_OVERRIDE, keep_checkpoints: Optional[int] = _FT_KEEP,
+    gradient_accumulation: Optional[int] = _FT_ACC, lr_scheduler: Optional[str] = _FT_SCHED,
+    lr_warmup_steps: Optional[int] = _FT_WARM, snr_gamma: Optional[float] = _FT_SNR, noise_offset: Optional[float] = _FT_NOFF,
+    empty_prompt_rate: Optional[float] = _FT_EMPTY, validation_every: Optional[int] = _FT_VAL,
+    tensorboard: Optional[bool] = _FT_TB, use_8bit_adam: Optional[bool] = _FT_8BIT,
 ) -> None:
     """Train the paper's mask-conditioned ControlNet on top of a fine-tuned SD (base locked).
 
@@ -366,7 +413,32 @@ def finetune_controlnet_cmd(
     """
     _finetune("controlnet-busi", data=data, base=base, out=out, init_from=init_from, steps=steps, lr=lr,
               batch_size=batch_size, resolution=resolution, mixed_precision=mixed_precision, ema=ema, resume=resume,
-              checkpoint_every=checkpoint_every, seed=seed, split=split, gradient_checkpointing=gradient_checkpointing)
+              checkpoint_every=checkpoint_every, seed=seed, split=split, gradient_checkpointing=gradient_checkpointing,
+              override=override, keep_checkpoints=keep_checkpoints, gradient_accumulation=gradient_accumulation,
+              lr_scheduler=lr_scheduler, lr_warmup_steps=lr_warmup_steps, snr_gamma=snr_gamma, noise_offset=noise_offset,
+              empty_prompt_rate=empty_prompt_rate, validation_every=validation_every, tensorboard=tensorboard,
+              use_8bit_adam=use_8bit_adam)
+
+
+@model_app.command("tiny")
+def model_tiny(
+    out: Path = typer.Option(..., "--out", help="New (or empty) folder for the model (diffusers save_pretrained layout)."),
+    size: int = typer.Option(64, "--size", help="Image size it makes and trains at (a multiple of 8)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of its random weights."),
+) -> None:
+    """Write a tiny Stable Diffusion (SD 1.5's architecture at toy size, random weights, ~6 MB) to
+    run the fine-tuning recipes and the generators end to end on a CPU in minutes.
+
+    Examples:
+
+      usbench model tiny --out tiny-sd --size 64
+
+      usbench finetune sd-busi --data phantom_busi --base tiny-sd --steps 200 --lr 1e-4 --out sd-tiny
+    """
+    from usbench.generators.tiny import save_tiny_sd
+
+    save_tiny_sd(out, seed=seed, size=size)
+    _print(f"wrote a tiny Stable Diffusion ({size} px) to {out}")
 
 
 # ============================================================================================

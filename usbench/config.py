@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
     "alexnet_weights": "",  # torchvision's AlexNet file for lpips-diversity; default: found in the caches
     "n_generate": 100,  # images of `usbench generate` / usbench.generate when no n is given
     "labels_from": "phantom-busi",  # the dataset `usbench generate` follows (labels, conditioning masks)
+    "per_mask": 0,  # mask-conditioned generators: exactly this many images per held-out mask (0: n in the label mix)
+    "allow_training_masks": False,  # mask-conditioned generators may use their own training masks
 }
 
 
@@ -90,6 +92,8 @@ class RunConfig:
     inception_weights: str = DEFAULTS["inception_weights"]
     segmenter: str = DEFAULTS["segmenter"]
     alexnet_weights: str = DEFAULTS["alexnet_weights"]
+    per_mask: int = DEFAULTS["per_mask"]
+    allow_training_masks: bool = DEFAULTS["allow_training_masks"]
     generator: dict = field(default_factory=dict)  # name -> backend config
     metric: dict = field(default_factory=dict)  # name -> metric config
     extractor: dict = field(default_factory=dict)  # name -> extractor options

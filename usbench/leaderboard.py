@@ -44,6 +44,10 @@ SETTING_COLUMNS = ["n_generated", "n_reference", "seed", "image_size", "n_bootst
                    "generator_settings", "reference_hash"]
 # Direction of each metric column (True: higher is better), from the results' own higher_is_better.
 DIRECTIONS: dict[str, bool] = {}
+# How the images were generated (run.json; diffusion generators): PLMS and DPM++ rows are told apart.
+GENERATION_COLUMNS = ["sampler", "steps", "guidance", "dtype", "batch_size", "mask_fit"]
+# How fast and how big: recorded, but not settings (a rerun on another machine is the same run).
+COST_COLUMNS = ["images_per_second", "peak_memory_mb"]
 
 
 def rows_from_run(run_dir: Path) -> list[dict[str, Any]]:
@@ -77,6 +81,7 @@ def rows_from_result(run: RunResult) -> list[dict[str, Any]]:
         rows.append({
             "run_id": info.run_id, "generator": info.generator, "subset": subset,
             "reference": info.reference, **values, **(extra if subset == SUBSET_ALL else {}),
+            **{c: info.extra[c] for c in GENERATION_COLUMNS + COST_COLUMNS if info.extra.get(c) is not None},
             "skipped": "; ".join(sorted(skipped.get(subset, []))),
             "seed": info.seed, "image_size": info.image_size, "n_bootstrap": ev.n_bootstrap,
             "resize_protocol": prov.get("resize_protocol", ""),
@@ -140,12 +145,14 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
     bases = [m for m in METRIC_ORDER if m in present]
     bases += sorted(
         k for k in present
-        if k not in bases and k not in ID_COLUMNS and k not in PROVENANCE_COLUMNS and k != "skipped"
+        if k not in bases and k not in ID_COLUMNS and k not in PROVENANCE_COLUMNS and k not in SETTING_COLUMNS + GENERATION_COLUMNS + COST_COLUMNS
+        and k != "skipped"
         and not k.endswith(("_ci_low", "_ci_high")) and not k.startswith(("reader_", "utility_"))
     )
     metric_cols = [c for b in bases for c in (b, f"{b}_ci_low", f"{b}_ci_high") if c in present]
     extra = sorted(k for k in present if k.startswith("reader_")) + sorted(k for k in present if k.startswith("utility_"))
-    return ID_COLUMNS + metric_cols + extra + ["skipped"] + PROVENANCE_COLUMNS
+    settings = [c for c in SETTING_COLUMNS + GENERATION_COLUMNS + COST_COLUMNS if c in present]
+    return ID_COLUMNS + settings + metric_cols + extra + ["skipped"] + PROVENANCE_COLUMNS
 
 
 def _fmt(v: Any, digits: int | None = 4) -> str:
@@ -225,7 +232,7 @@ def display_names(rows: list[dict[str, Any]]) -> list[str]:
         if len(runs) == 1:
             names.append(r["generator"])
             continue
-        differ = [c for c in SETTING_COLUMNS if len({str(x.get(c, "")) for x in runs}) > 1]
+        differ = [c for c in SETTING_COLUMNS + GENERATION_COLUMNS if len({str(x.get(c, "")) for x in runs}) > 1]
         short = {"n_generated": "n", "n_reference": "n_ref", "n_bootstrap": "bootstrap", "image_size": "size",
                  "extractors_sha256": "weights", "generator_settings": "", "reference_hash": "reference"}
         parts = []

@@ -60,8 +60,11 @@ def generate_images(plan: GenerationPlan, out: Path, batch_size: int, progress: 
     """Generate the planned requests into ``out`` (resuming an interrupted call), on one process or
     across an ``accelerate launch``. Returns None on the non-main processes."""
     plan.check()
-    return generate_sharded(plan.generator, plan.requests, Path(out), batch_size=batch_size, source=plan.name,
-                            progress=progress)
+    images = generate_sharded(plan.generator, plan.requests, Path(out), batch_size=batch_size, source=plan.name,
+                              progress=progress)
+    if images is not None and plan.conditioning is not None:  # which mask each image was asked for
+        plan.conditioning.write(Path(out))
+    return images
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,7 +98,8 @@ class Benchmark:
     def plan(self, name: str) -> GenerationPlan:
         cfg = self.config
         return plan_generation(name, cfg.generator.get(name, {}), self.reference, cfg.n, cfg.seed, cfg.image_size,
-                               conditioning=self.split.test)
+                               conditioning=self.split.test, per_mask=cfg.per_mask,
+                               allow_training_masks=cfg.allow_training_masks, log=self._log_once)
 
     def generate(self, name: str) -> RunResult | None:
         """The run of generator ``name``: found again in ``out/runs`` when its images are there, else made."""
@@ -105,8 +109,10 @@ class Benchmark:
         if (run_dir / RUN_FILE).is_file() and (run_dir / MANIFEST).is_file():
             self.log(f"{name}: reusing {len(plan.requests)} images in {run_dir}")
             return RunResult.read(run_dir)
-        t0 = time.perf_counter()
-        images = generate_images(plan, run_dir, batch_size=cfg.batch_size, progress=self.progress)
+        from usbench.generators.measure import GenerationMeter, generation_settings
+
+        with GenerationMeter() as meter:
+            images = generate_images(plan, run_dir, batch_size=cfg.batch_size, progress=self.progress)
         if images is None:  # a non-main process of an `accelerate launch`: its shard is written, the main one merges
             return None
         requests = plan.requests
@@ -115,9 +121,12 @@ class Benchmark:
             generator_fingerprint=plan.generator.fingerprint(), mask_conditioned=plan.mask_conditioned,
             n=len(requests), seed=cfg.seed, request_seeds=[requests[0].seed, requests[-1].seed] if requests else [],
             image_size=cfg.image_size, reference=str(cfg.reference), reference_hash=self.reference.content_hash(),
-            split=cfg.split, versions=versions(), seconds_generate=round(time.perf_counter() - t0, 3),
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            split=cfg.split, versions=versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+        cost = meter.record(len(requests))  # seconds, images/s, peak memory
+        info.seconds_generate = cost.pop("seconds_generate")
+        info.extra.update(cost, **generation_settings(plan.generator),
+                          conditioning=plan.conditioning.summary() if plan.conditioning else None)
         info.write(run_dir)
         return RunResult(info, run_dir)
 

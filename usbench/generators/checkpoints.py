@@ -76,6 +76,36 @@ def resolve_checkpoint(model: str, kind: str) -> Path:
     )
 
 
+SINGLE_FILE_SUFFIXES = (".ckpt", ".safetensors")
+# Where the configs of a single-file SD 1.5 checkpoint come from (diffusers needs them; only the JSON/txt files).
+SD15_CONFIG_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+
+
+def is_single_file(path: Path) -> bool:
+    """An original-layout checkpoint in one file (the authors' ``v1-5-pruned.ckpt``/``.safetensors``)."""
+    return Path(path).is_file() and Path(path).suffix in SINGLE_FILE_SUFFIXES
+
+
+def single_file_config(config: str = "") -> Path:
+    """The diffusers configs a single-file checkpoint is read with: a local folder in the diffusers
+    layout (a converted SD 1.5, or just its ``*.json``/``*.txt`` files), or a hub id whose configs
+    are in the HF cache (default SD 1.5's). No weights are needed."""
+    if config and Path(config).expanduser().is_dir():
+        return Path(config).expanduser()
+    repo = config or SD15_CONFIG_REPO
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo, local_files_only=offline(), cache_dir=hf_hub_cache(),
+                                      allow_patterns=["*.json", "*.txt"]))
+    except Exception as exc:
+        raise WeightsError(
+            f"the configs for reading a single-file checkpoint ({repo}) are not here ({type(exc).__name__})",
+            f'get them once online (kilobytes, no weights): hf download {repo} --include "*.json" "*.txt" ; '
+            "or pass --base-config FOLDER (any SD 1.5 folder in the diffusers layout)",
+        ) from None
+
+
 def _looks_like_hub_id(model: str) -> bool:
     parts = model.split("/")
     return len(parts) == 2 and all(parts) and not model.startswith((".", "~")) and os.sep not in model.replace("/", "")
@@ -87,16 +117,23 @@ def hub_snapshot(repo_id: str) -> Path:
 
     try:
         return Path(snapshot_download(
-            repo_id, local_files_only=offline(), cache_dir=hf_hub_cache(),
-            allow_patterns=["model_index.json", "*/config.json", "*/*_config.json", "*/*.txt", "*/vocab.json",
-                            "*/tokenizer.json", "*/diffusion_pytorch_model.safetensors", "*/model.safetensors",
-                            LORA_FILE, CARD_FILE],
+            repo_id, local_files_only=offline(), cache_dir=hf_hub_cache(), allow_patterns=list(HUB_PATTERNS),
         ))
     except Exception as exc:  # offline and not cached, unknown repo, no network
         raise WeightsError(
             f"{repo_id} is neither a folder nor in the Hugging Face cache ({type(exc).__name__})",
-            "download it once online (huggingface-cli download " + repo_id + "), or pass a local folder",
+            f"download only the files usbench needs once online: {hf_download_command(repo_id)} ; or pass a local folder",
         ) from None
+
+
+# The files of a diffusers pipeline that loading needs (no .ckpt, no fp16/non-ema variants, no .bin duplicates).
+HUB_PATTERNS = ("model_index.json", "*/config.json", "*/*_config.json", "*/*.txt", "*/vocab.json", "*/tokenizer.json",
+                "*/diffusion_pytorch_model.safetensors", "*/model.safetensors", LORA_FILE, CARD_FILE)
+
+
+def hf_download_command(repo_id: str) -> str:
+    """The command of huggingface_hub ≥ 1.0 (``hf``; ``huggingface-cli`` is gone) fetching only :data:`HUB_PATTERNS`."""
+    return f"hf download {repo_id} --include " + " ".join(f'"{p}"' for p in HUB_PATTERNS)
 
 
 def hf_hub_cache() -> Path:
@@ -149,6 +186,11 @@ def check_checkpoint(folder: Path, kind: str) -> str:
     """Check that ``folder`` is a complete checkpoint usable by generator ``kind``; return its kind."""
     folder = Path(folder)
     if not folder.is_dir():
+        if is_single_file(folder):
+            if kind == SD_KIND:
+                return "single-file"
+            raise WeightsError(f"{folder} is a single-file Stable Diffusion checkpoint, not a ControlNet",
+                               f"train one on it: usbench finetune controlnet-busi --data DATA --base {folder}")
         raise WeightsError(f"{kind} checkpoint {folder} is not a folder", "pass a diffusers pipeline folder (save_pretrained layout)")
     found = checkpoint_kind(folder)
     if kind == SD_KIND and found.startswith("controlnet"):
@@ -205,6 +247,8 @@ def folder_digest(folder: Path) -> str:
     import hashlib
 
     folder = Path(folder)
+    if folder.is_file():  # a single-file checkpoint
+        return hashlib.sha256(f"{folder.name}\0{_cached_sha256(folder)}\n".encode()).hexdigest()
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder)
@@ -290,10 +334,9 @@ def lora_base(folder: Path, override: str = "") -> str:
     return base
 
 
-def load_sd_pipeline(model: str | Path, dtype: str = "fp32", base: str = "", fuse_lora: bool = True):
-    """A StableDiffusionPipeline from a full folder, a hub id, or a LoRA folder on top of its base."""
-    from diffusers import StableDiffusionPipeline
-
+def load_sd_pipeline(model: str | Path, dtype: str = "fp32", base: str = "", fuse_lora: bool = True, base_config: str = ""):
+    """A StableDiffusionPipeline from a full folder, a hub id, a single ``.ckpt``/``.safetensors`` file
+    (read with the configs of ``base_config``), or a LoRA folder on top of its base."""
     folder = resolve_checkpoint(str(model), SD_KIND)
     found = check_checkpoint(folder, SD_KIND)
     td = torch_dtype(dtype)
@@ -301,16 +344,30 @@ def load_sd_pipeline(model: str | Path, dtype: str = "fp32", base: str = "", fus
         base_folder = resolve_checkpoint(lora_base(folder, base), SD_KIND)
         if check_checkpoint(base_folder, SD_KIND) == "lora":
             raise WeightsError(f"the base of LoRA {folder} is itself a LoRA adapter", "fuse it first or point base to a full SD folder")
-        pipe = StableDiffusionPipeline.from_pretrained(base_folder, **_dtype_kw(td), safety_checker=None, requires_safety_checker=False)
+        pipe = _full_sd(base_folder, td, base_config)
         pipe.load_lora_weights(str(folder), weight_name=LORA_FILE, adapter_name="usbench")
         if fuse_lora:
             pipe.fuse_lora()
             pipe.unload_lora_weights()
         return pipe
-    return StableDiffusionPipeline.from_pretrained(folder, **_dtype_kw(td), safety_checker=None, requires_safety_checker=False)
+    return _full_sd(folder, td, base_config)
 
 
-def load_controlnet_pipeline(model: str | Path, dtype: str = "fp32", base: str = ""):
+def _full_sd(path: Path, td, base_config: str = ""):
+    from diffusers import StableDiffusionPipeline
+
+    if is_single_file(path):  # diffusers converts the original layout, with the configs found offline
+        quiet_progress()
+        import torch
+
+        return StableDiffusionPipeline.from_single_file(
+            str(path), config=str(single_file_config(base_config)), local_files_only=True, safety_checker=None,
+            requires_safety_checker=False, **({} if td == torch.float32 else {"torch_dtype": td}),
+        )
+    return StableDiffusionPipeline.from_pretrained(path, **_dtype_kw(td), safety_checker=None, requires_safety_checker=False)
+
+
+def load_controlnet_pipeline(model: str | Path, dtype: str = "fp32", base: str = "", base_config: str = ""):
     """A StableDiffusionControlNetPipeline from a full folder, or a ControlNet model plus its base SD."""
     from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
@@ -321,7 +378,7 @@ def load_controlnet_pipeline(model: str | Path, dtype: str = "fp32", base: str =
         base = base or (read_card(folder) or {}).get("base", "")
         if not base:
             raise WeightsError(f"ControlNet {folder} needs its base Stable Diffusion", "set the config key base = \"/path/to/finetuned-sd\"")
-        sd = load_sd_pipeline(base, dtype)
+        sd = load_sd_pipeline(base, dtype, base_config=base_config)
         controlnet = ControlNetModel.from_pretrained(folder, **_dtype_kw(td))
         return StableDiffusionControlNetPipeline(**sd.components | {"controlnet": controlnet})
     return StableDiffusionControlNetPipeline.from_pretrained(folder, **_dtype_kw(td), safety_checker=None, requires_safety_checker=False)

@@ -34,6 +34,7 @@ from usbench.imageset import resize_gray, resize_mask
 class DiffusionConfig:
     model: str = ""  # folder, hub id in the HF cache, or "" = where `usbench finetune` writes
     base: str = ""  # base SD of a LoRA or bare ControlNet folder (default: from its model card)
+    base_config: str = ""  # configs for a single-file .ckpt/.safetensors model: a folder or hub id (default SD 1.5's, from the HF cache)
     scheduler: str = "pndm"  # pndm = PLMS, the paper's sampler for SD
     steps: int = 50
     guidance: float = 7.0
@@ -43,6 +44,7 @@ class DiffusionConfig:
     device: str = "auto"
     attention: str = "sdpa"  # sdpa (PyTorch's fused attention) | default (diffusers' plain attention)
     conditioning_scale: float = 1.0  # ControlNet only
+    mask_fit: str = "crop"  # ControlNet: a non-square mask is centre-cropped (as training crops), "letterbox"ed or "squash"ed
 
     def check(self, where: str) -> None:
         if self.scheduler not in SCHEDULERS:
@@ -51,7 +53,12 @@ class DiffusionConfig:
             raise ConfigError(f"{where}: steps and batch_size must be at least 1", "fix the config")
         if self.attention not in ("sdpa", "default"):
             raise ConfigError(f"{where}: unknown attention {self.attention!r}", "use sdpa or default")
+        if self.mask_fit not in MASK_FITS:
+            raise ConfigError(f"{where}: unknown mask_fit {self.mask_fit!r}", f"use one of {', '.join(MASK_FITS)}")
         torch_dtype(self.dtype)
+
+
+MASK_FITS = ("crop", "letterbox", "squash")
 
 
 class _DiffusionGenerator:
@@ -83,8 +90,14 @@ class _DiffusionGenerator:
             if base is not None:
                 digests.append(folder_digest(base))
             self._digest = fingerprint_of(*digests)
-        cfg = {k: v for k, v in asdict(self.config).items() if k not in ("model", "base", "batch_size", "device")}
+        cfg = {k: v for k, v in asdict(self.config).items() if k not in ("model", "base", "base_config", "batch_size", "device")}
         return fingerprint_of(self.name, cfg, self._digest)
+
+    def settings(self) -> dict[str, Any]:
+        """The run record's generation settings (leaderboard columns)."""
+        c = self.config
+        out = {"sampler": c.scheduler, "steps": c.steps, "guidance": c.guidance, "dtype": c.dtype, "batch_size": c.batch_size}
+        return out | ({"mask_fit": c.mask_fit} if self.mask_conditioned else {})
 
     def _base_folder(self) -> Path | None:
         if self.found == "lora":
@@ -169,7 +182,7 @@ class StableDiffusionGenerator(_DiffusionGenerator):
     kind = SD_KIND
 
     def _load(self):
-        return load_sd_pipeline(self.folder, self.config.dtype, base=self.config.base)
+        return load_sd_pipeline(self.folder, self.config.dtype, base=self.config.base, base_config=self.config.base_config)
 
 
 class ControlNetGenerator(_DiffusionGenerator):
@@ -181,7 +194,7 @@ class ControlNetGenerator(_DiffusionGenerator):
     defaults = {"scheduler": "ddim", "guidance": 5.0}
 
     def _load(self):
-        return load_controlnet_pipeline(self.folder, self.config.dtype, base=self.config.base)
+        return load_controlnet_pipeline(self.folder, self.config.dtype, base=self.config.base, base_config=self.config.base_config)
 
     def check_requests(self, requests: Sequence[GenerationRequest]) -> None:
         super().check_requests(requests)

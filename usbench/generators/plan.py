@@ -70,6 +70,7 @@ class GenerationPlan:
     config: dict[str, Any]
     requests: list[GenerationRequest]
     mask_conditioned: bool
+    conditioning: Any = None  # usbench.generators.conditioning.ConditioningPlan: which mask each request took
 
     @property
     def run_id(self) -> str:
@@ -82,13 +83,20 @@ class GenerationPlan:
 
 
 def plan_generation(name: str, config: dict[str, Any] | None, reference: ImageSet, n: int, seed: int, image_size: int,
-                    conditioning: ImageSet | None = None) -> GenerationPlan:
+                    conditioning: ImageSet | None = None, per_mask: int = 0, allow_training_masks: bool = False,
+                    log=lambda s: None) -> GenerationPlan:
     """Build generator ``name`` and plan ``n`` requests following ``reference``'s label proportions.
-    A mask-conditioned generator takes its masks from ``conditioning`` (the reference's test split)
-    when the reference has masks."""
+    A mask-conditioned generator takes held-out masks only (:mod:`usbench.generators.conditioning`:
+    those its model card's split kept out of training; without a card, ``conditioning``, the
+    reference's test split), or exactly ``per_mask`` requests per held-out mask."""
     gen = build_generator(name, config or {})
-    masks = conditioning if getattr(gen, "mask_conditioned", False) and reference.has_masks else None
-    return GenerationPlan(name, gen, dict(config or {}), make_requests(reference, n, seed, image_size, masks), masks is not None)
+    if getattr(gen, "mask_conditioned", False) and reference.has_masks:
+        from usbench.generators.conditioning import plan_requests
+
+        masks = plan_requests(gen, reference, n, seed, image_size, make_requests, fallback=conditioning, per_mask=per_mask,
+                              allow_training_masks=allow_training_masks, log=log)
+        return GenerationPlan(name, gen, dict(config or {}), masks.requests, True, masks)
+    return GenerationPlan(name, gen, dict(config or {}), make_requests(reference, n, seed, image_size), False)
 
 
 __all__ = ["GenerationPlan", "make_requests", "plan_generation", "requests_fingerprint"]

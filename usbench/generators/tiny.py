@@ -1,12 +1,14 @@
 """A tiny Stable Diffusion (and ControlNet) built from configs in code, for tests and benchmarks.
 
 It has the real architecture of Stable Diffusion 1.5 (UNet2DConditionModel, AutoencoderKL,
-CLIPTextModel, CLIPTokenizer, PNDM scheduler) at toy size: 32 px images, 16 px latents, a 32-wide
-text encoder. Weights are random (seeded), so it runs anywhere without downloading anything, and
+CLIPTextModel, CLIPTokenizer, PNDM scheduler) at toy size: 32 px images (or any multiple of 8),
+latents of half that size, a 32-wide text encoder. Weights are random (seeded), so it runs anywhere without downloading anything, and
 the very same code paths (loading, fine-tuning, generation, sharding) run on it as on SD 1.5.
 
 >>> from usbench.generators.tiny import save_tiny_sd      # doctest: +SKIP
->>> save_tiny_sd("tiny-sd")                               # doctest: +SKIP
+>>> save_tiny_sd("tiny-sd", size=64)                      # doctest: +SKIP
+
+From the shell: ``usbench model tiny --out tiny-sd --size 64``.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
-def tiny_components(seed: int = 0) -> dict:
-    """The modules of a tiny SD pipeline, with seeded random weights."""
+def tiny_components(seed: int = 0, size: int = TINY_RESOLUTION) -> dict:
+    """The modules of a tiny SD pipeline making ``size`` px images, with seeded random weights."""
     import torch
     from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -62,7 +64,7 @@ def tiny_components(seed: int = 0) -> dict:
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=TINY_RESOLUTION // 2,
+        sample_size=size // 2,
         in_channels=4, out_channels=4, layers_per_block=1,
         block_out_channels=(32, 64),
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
@@ -71,7 +73,7 @@ def tiny_components(seed: int = 0) -> dict:
     )
     torch.manual_seed(seed + 1)
     vae = AutoencoderKL(
-        sample_size=TINY_RESOLUTION, in_channels=3, out_channels=3, latent_channels=4,
+        sample_size=size, in_channels=3, out_channels=3, latent_channels=4,
         block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=8,
         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
@@ -91,18 +93,36 @@ def tiny_components(seed: int = 0) -> dict:
     return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
 
 
-def tiny_sd_pipeline(seed: int = 0):
+def tiny_sd_pipeline(seed: int = 0, size: int = TINY_RESOLUTION):
     from diffusers import StableDiffusionPipeline
 
     return StableDiffusionPipeline(
-        **tiny_components(seed), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        **tiny_components(seed, size), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
 
 
-def save_tiny_sd(out: str | Path, seed: int = 0) -> Path:
-    """Write a tiny SD pipeline folder (``save_pretrained`` layout, safetensors)."""
+def save_tiny_sd(out: str | Path, seed: int = 0, size: int = TINY_RESOLUTION) -> Path:
+    """Write a tiny SD pipeline folder (``save_pretrained`` layout, safetensors) for ``size`` px images
+    (``usbench model tiny``). A new or empty folder only: nothing of the user's is overwritten."""
+    from usbench.errors import ConfigError, OutputError
+
     out = Path(out)
-    tiny_sd_pipeline(seed).save_pretrained(out, safe_serialization=True)
+    if size < 16 or size % 8:
+        raise ConfigError(f"--size must be a multiple of 8, at least 16, got {size}", "e.g. --size 64")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(f"{out} exists and is not an empty folder", "choose a new folder for --out")
+    staged = out.with_name(f".{out.name}.partial")
+    if staged.exists():
+        import shutil
+
+        shutil.rmtree(staged)
+    from usbench.generators.checkpoints import quiet_progress
+
+    quiet_progress()  # no "Writing model shards" bar from diffusers
+    tiny_sd_pipeline(seed, size).save_pretrained(staged, safe_serialization=True)
+    if out.exists():
+        out.rmdir()
+    staged.rename(out)
     return out
 
 

@@ -18,7 +18,8 @@ def recipe_config(kind: str, **overrides) -> FinetuneConfig:
     defaults = dict(SD_DEFAULTS if kind == "sd-busi" else CONTROLNET_DEFAULTS)
     if overrides.get("lora"):
         defaults["lr"] = LORA_LR  # an adapter starting at zero needs a larger step than 2e-6
-    return FinetuneConfig(**{**defaults, **{k: v for k, v in overrides.items() if v is not None}})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return FinetuneConfig(**{**defaults, **given}, explicit=tuple(sorted(given)))
 
 
 __all__ = ["FinetuneConfig", "TrainResult", "finetune_controlnet", "finetune_sd", "recipe_config"]

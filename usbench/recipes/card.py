@@ -49,7 +49,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"usbench run --generator {card.get('kind', 'sd-busi')}   # if this folder is the default location",
         "```",
         "",
-        "or in a run config: `[generators.%s] model = \"%s\"`." % (card.get("kind", "sd-busi"), Path(card.get("out", ".")).as_posix()),
+        "or in a run config: `[generator.%s] model = \"%s\"`." % (card.get("kind", "sd-busi"), Path(card.get("out", ".")).resolve().as_posix()),
         "",
         "## Versions",
         "",

@@ -8,7 +8,9 @@ several processes each one takes its own part of the global batch.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -19,13 +21,35 @@ from usbench.generators.checkpoints import prompt_for
 from usbench.imageset import ImageSet
 
 
-def training_split(imageset: ImageSet, scheme: str = "auto", test_fraction: float = 0.2, seed: int = 0) -> Split | None:
-    """The paper's split for BUSI, a seeded split otherwise; ``none`` trains on everything."""
+def training_split(imageset: ImageSet, scheme: str = "auto", test_fraction: float = 0.2, seed: int = 0,
+                   log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Split | None:
+    """The paper's split for BUSI, a seeded split otherwise; ``none`` trains on everything.
+
+    ``auto`` takes the paper's hold-out only when it holds images of every label of the set (BUSI
+    ids such as ``benign (403)``); otherwise it says so and takes the seeded split."""
     if scheme == "none":
         return None
     if scheme == "auto":
-        scheme = "paper" if imageset.records and all(r.source == "busi" for r in imageset.records) else "seeded"
+        if imageset.records and all(r.source == "busi" for r in imageset.records):
+            paper = split(imageset, scheme="paper", check_leaks=False) if _has_paper_ids(imageset) else None
+            if paper is not None and set(paper.test.labels) >= set(imageset.labels):
+                return paper
+        if any(r.source == "busi" for r in imageset.records):
+            log(f"notice: --split auto: {imageset.name} lacks BUSI's held-out ids (benign 403-437, malignant 186-210, "
+                f"normal 114-133) for every label; using a seeded {round(test_fraction * 100)}% split (seed {seed})")
+        scheme = "seeded"
     return split(imageset, scheme=scheme, test_fraction=test_fraction, seed=seed, check_leaks=False)
+
+
+def _has_paper_ids(imageset: ImageSet) -> bool:
+    from usbench.datasets.splits import PAPER_TEST_RANGES
+    from usbench.datasets.readers import busi_number
+
+    for r in imageset.records:
+        num, lo_hi = busi_number(r.id), PAPER_TEST_RANGES.get(r.label)
+        if num is not None and lo_hi and lo_hi[0] <= num <= lo_hi[1]:
+            return True
+    return False
 
 
 @dataclass

@@ -14,9 +14,11 @@ from usbench.errors import WeightsError
 from usbench.generators.checkpoints import (
     CONTROLNET_KIND, SD_KIND, check_checkpoint, folder_digest, load_sd_pipeline, read_card, resolve_checkpoint,
 )
-from usbench.recipes.finetune_sd import _label_order, diffusion_targets, encode_prompts, load_training_set
+from usbench.recipes.finetune_sd import (
+    _label_order, diffusion_loss, diffusion_targets, encode_prompts, prepare_run, training_prompts, validation_images,
+)
 from usbench.recipes.training import (
-    FinetuneConfig, _fp32, Task, TrainResult, data_card, make_accelerator, parent_card, prepare_out, run_training,
+    FinetuneConfig, _fp32, Task, TrainResult, data_card, make_accelerator, owned_output, parent_card, run_training,
 )
 
 CONTROLNET_DEFAULTS = dict(steps=15000, lr=1e-5, batch_size=4)
@@ -31,23 +33,25 @@ def conditioning_channels(vae_scale_factor: int) -> tuple[int, ...]:
 
 def finetune_controlnet(cfg: FinetuneConfig) -> TrainResult:
     """Train a ControlNet on top of the fine-tuned SD ``cfg.base``; write a full ControlNet pipeline to ``cfg.out``."""
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-    from diffusers import ControlNetModel, DDPMScheduler, StableDiffusionControlNetPipeline
-
-    from usbench.recipes.data import TrainingData
-
-    cfg.check()
     if cfg.lora:
         raise WeightsError("LoRA is offered for the Stable Diffusion recipe only", "drop --lora; the ControlNet trains a copy of the encoder")
     base_folder = resolve_checkpoint(cfg.base, SD_KIND)
     check_checkpoint(base_folder, SD_KIND)  # a ControlNet folder here is the wrong kind
-    out = prepare_out(cfg, CONTROLNET_KIND)
-    accelerator = make_accelerator(cfg, out)
-    full, train, the_split = load_training_set(cfg)
+    cfg, out, resumed, sets = prepare_run(cfg, CONTROLNET_KIND)
+    with owned_output(out):
+        return _finetune_controlnet(cfg, out, resumed, sets, base_folder)
 
-    pipe = load_sd_pipeline(base_folder)  # a LoRA base is fused into its UNet
+
+def _finetune_controlnet(cfg: FinetuneConfig, out: Path, resumed, sets, base_folder: Path) -> TrainResult:
+    import numpy as np
+    import torch
+    from diffusers import ControlNetModel, DDPMScheduler, StableDiffusionControlNetPipeline
+
+    from usbench.recipes.data import TrainingData
+
+    full, train, the_split = sets
+    accelerator = make_accelerator(cfg, out)
+    pipe = load_sd_pipeline(base_folder, base_config=cfg.base_config)  # a LoRA base is fused into its UNet
     base_card = read_card(base_folder) or {}
     parent, parent_digest = parent_card(cfg.init_from, CONTROLNET_KIND)
     unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
@@ -76,25 +80,38 @@ def finetune_controlnet(cfg: FinetuneConfig) -> TrainResult:
 
     def loss_fn(batch, gens, dtype, model):
         device = accelerator.device
-        noisy, t, target = diffusion_targets(batch, vae, noise_scheduler, gens, dtype, device)
-        ehs = encode_prompts(tokenizer, text_encoder, [s.prompt for s in batch], device)
+        noisy, t, target = diffusion_targets(batch, vae, noise_scheduler, gens, dtype, device, cfg.noise_offset)
+        ehs = encode_prompts(tokenizer, text_encoder, training_prompts(batch, gens, cfg.empty_prompt_rate), device)
         cond = torch.from_numpy(np.stack([s.conditioning for s in batch])).to(device, dtype=noisy.dtype)
         down, mid = model(noisy, t, encoder_hidden_states=ehs, controlnet_cond=cond, return_dict=False)
         pred = unet(noisy, t, ehs, down_block_additional_residuals=[d.to(dtype) for d in down],
                     mid_block_additional_residual=mid.to(dtype)).sample
-        return F.mse_loss(pred.float(), target.float(), reduction="mean")
+        return diffusion_loss(pred, target, t, noise_scheduler, cfg.snr_gamma)
 
-    def save(model, folder: Path) -> None:
-        final = StableDiffusionControlNetPipeline(
-            vae=_fp32(vae), text_encoder=_fp32(text_encoder), tokenizer=tokenizer,
-            unet=_fp32(unet), controlnet=_fp32(model), scheduler=pipe.scheduler,
-            safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    def pipeline_of(model):
+        return StableDiffusionControlNetPipeline(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, controlnet=model,
+            scheduler=pipe.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
         )
-        final.save_pretrained(folder, safe_serialization=True)
+
+    def save(model, folder: Path) -> None:  # the frozen parts are fp32 again here: the base, bit for bit
+        pipeline_of(_fp32(model)).save_pretrained(folder, safe_serialization=True)
+
+    def validate(model, folder: Path, steps: int) -> None:
+        from PIL import Image
+
+        extra = {}  # each label conditioned on the mask of its first training image
+        for label in labels:
+            sample = next((data.sample(i, np.random.default_rng(0)) for i, r in enumerate(data.imageset.records)
+                           if r.label == label), None)
+            if sample is not None:
+                image = Image.fromarray((sample.conditioning.transpose(1, 2, 0) * 255).astype(np.uint8), "RGB")
+                extra[label] = {"image": image}
+        validation_images(pipeline_of(model), list(extra), folder, steps, data.resolution, cfg.seed, extra)
 
     card = data_card(cfg.data, train, full, the_split)
     card.update(base_digest=folder_digest(base_folder), base_card=base_card, init_from_digest=parent_digest,
                 parent_card=parent, conditioning="lesion mask (union of an image's masks), 3-channel 0/1")
     task = Task(kind=CONTROLNET_KIND, model=controlnet, loss=loss_fn, save=save, labels=labels, card=card,
-                frozen=[vae, text_encoder, unet])
-    return run_training(cfg, out, accelerator, task, data, trainable)
+                frozen={"vae": vae, "text_encoder": text_encoder, "unet": unet}, validate=validate)
+    return run_training(cfg, out, accelerator, task, data, trainable, resumed)
