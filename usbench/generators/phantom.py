@@ -32,7 +32,7 @@ from usbench.phantom.simulate import check_engine, check_label, simulate
 class PhantomConfig:
     """Generator config. ``None`` means: take the value from the probe preset."""
 
-    preset: str = "l11-5v"
+    preset: str = "busi"
     center_frequency_mhz: float | None = None
     fractional_bandwidth: float | None = None
     beam_width_mm: float | None = None
