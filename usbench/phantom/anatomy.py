@@ -227,7 +227,7 @@ TISSUE_BUSI = {
     "fat_island": (-7.0, 0.6),
     "interface": (9.0, 0.9),
     "retromammary": (-8.0, 0.6),
-    "fascia": (5.0, 1.0),
+    "fascia": (3.0, 1.0),
     "muscle": (-5.0, 1.0),
 }
 
@@ -261,8 +261,8 @@ def _anatomy_busi(shape: tuple[int, int], params: SimParams, rng: np.random.Gene
     skin_bottom = skin_top + rng.uniform(1.0, 2.0) + smooth_curve(x1, rng, 0.15)
     fat_bottom = skin_bottom + rng.uniform(1.5, 9.0) * scale + rough_curve(x1, rng, 0.9 * scale, 3.0) + tilt * x1
     fat_bottom = np.maximum(fat_bottom, skin_bottom + 0.5)
-    par_bottom = fat_bottom + rng.uniform(7.0, 16.0) * scale + rough_curve(x1, rng, 1.2 * scale, 4.0) + tilt * x1
-    retro_bottom = par_bottom + rng.uniform(1.0, 4.0) * scale + rough_curve(x1, rng, 0.5 * scale, 3.0)
+    par_bottom = fat_bottom + rng.uniform(7.0, 16.0) * scale + rough_curve(x1, rng, 1.2 * scale, 6.0) + tilt * x1
+    retro_bottom = par_bottom + rng.uniform(1.0, 4.0) * scale + rough_curve(x1, rng, 0.5 * scale, 6.0)
 
     echo = np.empty(shape, np.float32)
     atten = np.empty(shape, np.float32)
@@ -271,7 +271,7 @@ def _anatomy_busi(shape: tuple[int, int], params: SimParams, rng: np.random.Gene
     e, a = T["muscle"]
     echo[:] = e + 2.5 * smooth_noise(shape, (0.25 / dz, 4.0 / dx), rng)
     atten[:] = a
-    fascia_half = 0.25 + 0.12 * np.abs(rough_curve(x1, rng, 1.0, 2.0))
+    fascia_half = 0.15 + 0.1 * np.abs(rough_curve(x1, rng, 1.0, 3.0))
     fascia = np.abs(z - retro_bottom[None, :]) < np.maximum(fascia_half, 0.1)[None, :]
     echo[fascia], atten[fascia] = T["fascia"]
     retro = z < (retro_bottom - fascia_half)[None, :]
