@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from usbench.errors import ConfigError, OutputError, UnknownNameError
-from usbench.generators.base import fingerprint_of
+from usbench.common import ProgressBar, fingerprint_of
 from usbench.imageset import MANIFEST, ImageSet, ImageSetWriter, atomic_write_bytes
 from usbench.phantom.lesions import LABELS
 from usbench.phantom.params import SIMULATOR_VERSION, SimParams, check_size
@@ -110,19 +109,6 @@ def simulate_plan(plan: list[tuple[str, int, int]], size: int, params: SimParams
         yield from pool.map(_simulate_one, jobs, chunksize=8)
 
 
-@contextmanager
-def _progress(total: int, enabled: bool, description: str) -> Iterator:
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)
-
-
 def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | None = None,
                       progress: bool = False, workers: int | None = None) -> ImageSet:
     """The ``phantom-busi`` reference set (built into the cache on first use, then read).
@@ -139,7 +125,7 @@ def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | N
     try:
         params = reference_params()
         plan = _plan(counts, seed)
-        with _progress(len(plan), progress, f"building {NAME} ({size}px)") as tick:
+        with ProgressBar(len(plan), f"building {NAME} ({size}px)", progress) as tick:
             writer = ImageSetWriter(tmp, source=NAME)
             for (label, index, image_seed_), (image, mask) in zip(plan, simulate_plan(plan, size, params, workers)):
                 writer.add(f"{label}-{index:04d}", image, label=label, mask=None if label == "normal" else mask,
@@ -196,7 +182,7 @@ def make_phantom_dataset(out: Path, n: int, seed: int, size: int = 256, layout: 
     try:
         params = reference_params()
         plan = _plan(counts, seed)
-        with _progress(len(plan), progress, f"simulating {len(plan)} phantom images") as tick:
+        with ProgressBar(len(plan), f"simulating {len(plan)} phantom images", progress) as tick:
             for (label, index, image_seed_), (image, mask) in zip(plan, simulate_plan(plan, size, params, workers)):
                 folder = tmp / label
                 folder.mkdir(exist_ok=True)
