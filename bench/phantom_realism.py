@@ -71,6 +71,23 @@ def radiomics_features(images, cache: Path | None):
     return feats
 
 
+def busi_stats(busi, pairs):
+    """BUSI's statistics, cached by the set's content hash and the realism module's source."""
+    import hashlib
+    import pickle
+
+    from usbench.weights import usbench_cache
+
+    code = hashlib.sha256(Path(realism.__file__).read_bytes()).hexdigest()[:8]
+    cache = usbench_cache() / "bench" / f"busi-realism-{busi.content_hash()[:12]}-{code}.pkl"
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
+    stats = realism.set_stats("busi", pairs)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps(stats))
+    return stats
+
+
 def d2(gen: np.ndarray, ref: np.ndarray) -> float:
     from usbench.metrics.distribution import frd_normalize
     from usbench.metrics.frechet import frechet_distance_from_features
@@ -192,7 +209,7 @@ def main() -> None:
         return
     print(f"load {os.getloadavg()[0]:.1f}; BUSI: {len(real_pairs)} images; FRD metric code at commit {metric_commit()}",
           file=sys.stderr)
-    real = realism.set_stats("busi", real_pairs)
+    real = busi_stats(busi, real_pairs)
     cand_pairs = {n: simulate_candidate(n, args.n) for n in args.candidates}
     cand_stats = {n: realism.set_stats(n, p, real.histogram) for n, p in cand_pairs.items()}
     result = {"n": args.n, "metric_commit": metric_commit(), "load": os.getloadavg()[0], "d2": {}}
