@@ -180,7 +180,7 @@ def readme_grid(path: str, real_pairs, cand_pairs, columns: int = 3, thumb: int 
     gap = np.full((thumb, 8), 255, np.uint8)
     rows = []
     for label in ("normal", "benign", "malignant"):
-        busi = [im for im, _, l in real_pairs if l == label][2:2 + columns]
+        busi = [im for im, _, l in real_pairs if l == label][5::37][:columns]  # spaced: BUSI's neighbours are often near-duplicates
         ph = [im for im, _, l in cand_pairs if l == label][:columns]
         small = lambda ims: [np.asarray(Image.fromarray(im).resize((thumb, thumb), Image.LANCZOS)) for im in ims]
         rows.append(np.concatenate(small(busi) + [gap] + small(ph), axis=1))
