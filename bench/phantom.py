@@ -1,7 +1,8 @@
 """Speed of the phantom simulator, and the fast engine against PyMUST side by side.
 
     PYTHONPATH=. python bench/phantom.py                      # speed table (fft at 256/512, PyMUST at 64)
-    PYTHONPATH=. python bench/phantom.py --grid docs/images/phantom_grid.png --variants docs/images/phantom_variants.png
+    PYTHONPATH=. python bench/phantom.py --variants docs/images/phantom_variants.png   # (the README grid: bench/phantom_realism.py)
+    PYTHONPATH=. python bench/phantom.py --grid phantom_only.png                       # phantom-only grid
 
 The fast engine is timed end to end (anatomy, lesion, scatterers, PSF, envelope, 8 bits) through
 ``usbench.phantom.simulate``, classes in BUSI proportions, one process (numpy/scipy FFTs with 2
@@ -20,7 +21,7 @@ import time
 
 import numpy as np
 
-from usbench.phantom import SimParams, build_phantom, simulate
+from usbench.phantom import SimParams, build_phantom, preset_params, simulate
 from usbench.phantom.imaging import render_bmode
 from usbench.phantom.pymust_engine import pymust_available, render_pymust, scatterer_count
 
@@ -36,6 +37,17 @@ def images_per_second(size: int, n: int, params: SimParams | None = None) -> tup
     for i, label in enumerate(labels):
         simulate(str(label), 1000 + i, size, params=params)
     return n / (time.perf_counter() - start), n / (time.process_time() - cpu)
+
+
+def reference_build_rate(size: int, n: int) -> tuple[float, int]:
+    """(images per wall-clock second, processes) of the reference-set path: simulate_plan across the cores."""
+    from usbench.datasets.phantom import _plan, default_workers, simulate_plan, split_like_busi
+
+    plan = _plan(split_like_busi(n), 1)
+    start = time.perf_counter()
+    for _ in simulate_plan(plan, size, SimParams()):
+        pass
+    return n / (time.perf_counter() - start), default_workers(n)
 
 
 def side_by_side(size: int = 64) -> dict[str, float]:
@@ -81,6 +93,7 @@ def main() -> None:
     ap.add_argument("--n256", type=int, default=200)
     ap.add_argument("--n512", type=int, default=40)
     ap.add_argument("--pymust-size", type=int, default=64)
+    ap.add_argument("--no-pymust", action="store_true")
     ap.add_argument("--grid")
     ap.add_argument("--variants")
     args = ap.parse_args()
@@ -91,13 +104,18 @@ def main() -> None:
             variants(args.variants)
         return
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    old = preset_params("v0.1")
     r256 = images_per_second(256, args.n256)
+    r256_old = images_per_second(256, args.n256, old)
     r512 = images_per_second(512, args.n512)
     print("| engine | image | images/s (wall) | s/image (wall) | images per CPU-second |")
     print("|---|---|---|---|---|")
-    for label, (wall, cpu) in (("256×256", r256), ("512×512", r512)):
+    for label, (wall, cpu) in (("256×256", r256), ("256×256, preset v0.1", r256_old), ("512×512", r512)):
         print(f"| fft | {label} | {wall:.1f} | {1 / wall:.4f} | {cpu:.1f} |")
-    if not pymust_available():
+    rate, procs = reference_build_rate(256, args.n256)
+    print(f"| fft, reference build (simulate_plan, {procs} processes) | 256×256 | {rate:.1f} | {1 / rate:.4f} | — |")
+    print(f"load {os.getloadavg()[0]:.1f}")
+    if args.no_pymust or not pymust_available():
         print("PyMUST not installed: pip install pymust")
         return
     r = side_by_side(args.pymust_size)

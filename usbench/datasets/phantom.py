@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -75,9 +76,44 @@ def _plan(counts: dict[str, int], seed: int) -> list[tuple[str, int, int]]:
     return [(label, i, image_seed(seed, label, i)) for label in LABELS for i in range(1, counts[label] + 1)]
 
 
+def _simulate_one(job: tuple[str, int, int, int, SimParams]) -> tuple[np.ndarray, np.ndarray]:
+    label, _, image_seed_, size, params = job
+    return simulate(label, image_seed_, size, params=params)
+
+
+def _one_fft_thread() -> None:
+    from usbench.phantom import imaging
+
+    imaging.FFT_WORKERS = 1
+
+
+def default_workers(n_images: int) -> int:
+    """Processes for simulating ``n_images``: the usable cores, one for small sets (start-up costs more)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if n_images < 48 else max(1, cores)
+
+
+def simulate_plan(plan: list[tuple[str, int, int]], size: int, params: SimParams,
+                  workers: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(image, mask) of every (label, index, seed) of ``plan``, in order; across processes when it helps.
+
+    The images are the same whatever the number of workers (each depends only on its own seed)."""
+    workers = default_workers(len(plan)) if workers is None else max(1, int(workers))
+    jobs = [(label, index, seed_, size, params) for label, index, seed_ in plan]
+    if workers == 1:
+        yield from map(_simulate_one, jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, initializer=_one_fft_thread) as pool:
+        yield from pool.map(_simulate_one, jobs, chunksize=8)
+
+
 def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | None = None,
-                      progress: bool = False) -> ImageSet:
-    """The ``phantom-busi`` reference set (built into the cache on first use, then read)."""
+                      progress: bool = False, workers: int | None = None) -> ImageSet:
+    """The ``phantom-busi`` reference set (built into the cache on first use, then read).
+
+    ``workers``: simulating processes (default: the usable cores; 1 for small sets)."""
     check_size(size)
     counts = check_counts(counts)
     final = cache_dir(size, seed, counts)
@@ -91,8 +127,7 @@ def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | N
         plan = _plan(counts, seed)
         with ProgressBar(len(plan), f"building {NAME} ({size}px)", progress) as tick:
             writer = ImageSetWriter(tmp, source=NAME)
-            for label, index, image_seed_ in plan:
-                image, mask = simulate(label, image_seed_, size, params=params)
+            for (label, index, image_seed_), (image, mask) in zip(plan, simulate_plan(plan, size, params, workers)):
                 writer.add(f"{label}-{index:04d}", image, label=label, mask=None if label == "normal" else mask,
                            seed=image_seed_)
                 tick()
@@ -123,7 +158,7 @@ def _busi_png(path: Path, arr: np.ndarray) -> None:
 
 
 def make_phantom_dataset(out: Path, n: int, seed: int, size: int = 256, layout: str = "busi",
-                         progress: bool = False) -> dict[str, int]:
+                         progress: bool = False, workers: int | None = None) -> dict[str, int]:
     """Write ``n`` phantom images in BUSI's folder layout under ``out``; returns the class counts.
 
     Layout: ``<class>/<class> (i).png`` and ``<class>/<class> (i)_mask.png`` (all-zero masks for
@@ -148,8 +183,7 @@ def make_phantom_dataset(out: Path, n: int, seed: int, size: int = 256, layout: 
         params = reference_params()
         plan = _plan(counts, seed)
         with ProgressBar(len(plan), f"simulating {len(plan)} phantom images", progress) as tick:
-            for label, index, image_seed_ in plan:
-                image, mask = simulate(label, image_seed_, size, params=params)
+            for (label, index, image_seed_), (image, mask) in zip(plan, simulate_plan(plan, size, params, workers)):
                 folder = tmp / label
                 folder.mkdir(exist_ok=True)
                 _busi_png(folder / f"{label} ({index}).png", image)

@@ -1,7 +1,7 @@
 """The ``phantom`` generator: the built-in physics simulator as a generator backend, and its
 deliberately mis-specified variants.
 
-- ``phantom``: the simulator with the default (L11-5v-like) probe; class-conditioned, or
+- ``phantom``: the simulator with the default (BUSI-calibrated, preset ``busi``) parameters; class-conditioned, or
   mask-conditioned when a request carries a mask (the lesion then has exactly that shape).
 - ``phantom-blurred``: a wide beam and a narrow-band (long) pulse: coarse, blobby speckle that
   hides texture and margins (as a generator that learned a low-resolution look).
@@ -10,9 +10,10 @@ deliberately mis-specified variants.
 - ``phantom-flat``: no anatomy (homogeneous background) and no attenuation: lesions float in
   uniform speckle, with no posterior enhancement or shadowing.
 
-Config keys (all optional; TOML table or dict): preset, center_frequency_mhz,
+Config keys (all optional; TOML table or dict): preset (busi, v0.1 or a probe), center_frequency_mhz,
 fractional_bandwidth, beam_width_mm, focal_depth_mm, depth_mm, width_mm, dynamic_range_db,
-gain_db, attenuation, scatterers_per_cell, anatomy, engine ("fft" or "pymust").
+gain_db, gain_sd_db, tgc_db_per_cm_mhz, tgc_sd_db_per_cm_mhz, speckle_reduction_mm, attenuation,
+scatterers_per_cell, anatomy, look, engine ("fft" or "pymust").
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from usbench.phantom.simulate import check_engine, check_label, simulate
 class PhantomConfig:
     """Generator config. ``None`` means: take the value from the probe preset."""
 
-    preset: str = "l11-5v"
+    preset: str = "busi"
     center_frequency_mhz: float | None = None
     fractional_bandwidth: float | None = None
     beam_width_mm: float | None = None
@@ -41,9 +42,14 @@ class PhantomConfig:
     width_mm: float | None = None
     dynamic_range_db: float | None = None
     gain_db: float | None = None
+    gain_sd_db: float | None = None
+    tgc_db_per_cm_mhz: float | None = None
+    tgc_sd_db_per_cm_mhz: float | None = None
+    speckle_reduction_mm: float | None = None
     attenuation: bool | None = None
     scatterers_per_cell: float | None = None
     anatomy: str | None = None
+    look: str | None = None
     engine: str = "fft"
 
     def params(self, where: str) -> SimParams:
@@ -51,7 +57,7 @@ class PhantomConfig:
         for key, value in asdict(self).items():
             if key in ("preset", "engine") or value is None:
                 continue
-            if key == "anatomy":
+            if key in ("anatomy", "look"):
                 ok = isinstance(value, str)
             elif key == "attenuation":
                 ok = isinstance(value, bool)
@@ -60,7 +66,7 @@ class PhantomConfig:
                 value = float(value) if ok else value
             if not ok:
                 raise ConfigError(f"{where}: {key} has the wrong type {type(value).__name__} ({value!r})",
-                                  "numbers for physical parameters, true/false for attenuation, a string for anatomy")
+                                  "numbers for physical parameters, true/false for attenuation, a string for anatomy and look")
             overrides[key] = value
         if not isinstance(self.preset, str):
             raise ConfigError(f"{where}: preset must be a string, got {self.preset!r}", "e.g. preset = \"l11-5v\"")
@@ -104,10 +110,10 @@ class PhantomGenerator:
 
 
 class BlurredPhantomGenerator(PhantomGenerator):
-    """Mis-specified: 4× wider beam and a 25 % bandwidth pulse (coarse speckle, lost detail)."""
+    """Mis-specified: a 4× wider beam and a 3.6× longer pulse than the default (coarse speckle, lost detail)."""
 
     name = "phantom-blurred"
-    variant_defaults = {"beam_width_mm": 1.6, "fractional_bandwidth": 0.25}
+    variant_defaults = {"beam_width_mm": 3.8, "fractional_bandwidth": 0.25}
 
 
 class SparsePhantomGenerator(PhantomGenerator):

@@ -29,6 +29,9 @@ from usbench.phantom.params import SimParams
 
 FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
 _LATERAL_LEVELS = 5  # lateral widths computed per image; rows blend the two nearest
+# Threads per FFT. A pool of simulating processes sets 1 (one image per core beats threads on
+# 256-point transforms).
+FFT_WORKERS = 2
 
 
 def pixel_grid(shape: tuple[int, int], params: SimParams) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -95,7 +98,7 @@ def _gaussian_transfer(n: int, sigma_px: float) -> np.ndarray:
 def convolve_psf(field: np.ndarray, params: SimParams, dz: float, dx: float) -> np.ndarray:
     """Convolve the complex field with the pulse-echo PSF (axial Gaussian; depth-dependent lateral Gaussian)."""
     h, w = field.shape
-    workers = 2
+    workers = FFT_WORKERS
     # Axial: one Gaussian for all columns.
     sz = params.axial_sigma_mm / dz
     nz = sfft.next_fast_len(h + int(math.ceil(4 * sz)) + 1)
@@ -170,16 +173,32 @@ def display_oversampling(shape: tuple[int, int], params: SimParams) -> tuple[int
     return fz, fx
 
 
+def speckle_reduction(db: np.ndarray, params: SimParams) -> np.ndarray:
+    """Gaussian smoothing of the log image, σ = ``speckle_reduction_mm`` (what the scanner's speckle
+    reduction filter and the downsizing of its image to the output size do to the grain)."""
+    if params.speckle_reduction_mm <= 0:
+        return db
+    from scipy import ndimage
+
+    _, _, dz, dx = pixel_grid(db.shape, params)
+    return ndimage.gaussian_filter(db, (params.speckle_reduction_mm / dz, params.speckle_reduction_mm / dx), mode="nearest")
+
+
 def render_bmode(echo_db: np.ndarray, params: SimParams, rng: np.random.Generator, atten: np.ndarray | None = None) -> np.ndarray:
-    """8-bit B-mode image of the maps: speckle on a grid fine enough for the PSF, log compression, area-average to the map's grid."""
+    """8-bit B-mode image of the maps: speckle on a grid fine enough for the PSF, log compression,
+    area-average to the map's grid, speckle reduction."""
     fz, fx = display_oversampling(echo_db.shape, params)
     if (fz, fx) == (1, 1):
-        return log_compress(render_envelope(echo_db, params, rng, atten), params)
+        if params.speckle_reduction_mm <= 0:
+            return log_compress(render_envelope(echo_db, params, rng, atten), params)
+        db = speckle_reduction(20.0 * np.log10(np.maximum(render_envelope(echo_db, params, rng, atten), 1e-12)), params)
+        scaled = (db + params.gain_db + params.dynamic_range_db) * (255.0 / params.dynamic_range_db)
+        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     fine_echo = np.repeat(np.repeat(echo_db, fz, axis=0), fx, axis=1)
     fine_atten = None if atten is None else np.repeat(np.repeat(atten, fz, axis=0), fx, axis=1)
     envelope = render_envelope(fine_echo, params, rng, fine_atten)
     db = 20.0 * np.log10(np.maximum(envelope, 1e-12))
     h, w = echo_db.shape
-    db = db.reshape(h, fz, w, fx).mean(axis=(1, 3))
+    db = speckle_reduction(db.reshape(h, fz, w, fx).mean(axis=(1, 3)), params)
     scaled = (db + params.gain_db + params.dynamic_range_db) * (255.0 / params.dynamic_range_db)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

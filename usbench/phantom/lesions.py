@@ -50,8 +50,11 @@ def random_lesion(label: str, rng: np.random.Generator, params: SimParams,
                   parenchyma: tuple[np.ndarray, np.ndarray] | None = None) -> LesionSpec:
     """Draw a lesion of class ``label`` (benign or malignant) within BI-RADS descriptors.
 
-    ``parenchyma`` (top and bottom depth in mm per column) places the lesion in the fibroglandular layer.
+    ``parenchyma`` (top and bottom depth in mm per column) places the lesion in the fibroglandular
+    layer (look ``v0.1``); the ``busi`` look draws size, shape and position from BUSI's masks.
     """
+    if params.look != "v0.1":
+        return _random_lesion_busi(label, rng, params)
     depth, width = params.depth_mm, params.width_mm
     scale = min(depth / 30.0, width / 38.4)
     if label == "benign":
@@ -107,6 +110,63 @@ def random_lesion(label: str, rng: np.random.Generator, params: SimParams,
         bottom = min(bottom, max(pbottom - 0.6 * half_height, top))
     cz = rng.uniform(top, max(top, bottom) + 1e-3)
     spec.center_mm = (float(cz), float(cx))
+    return spec
+
+
+# BUSI's lesion masks at the benchmark's 256×256 protocol (all 437 benign and 210 malignant images,
+# masks of one image merged; printed by ``bench/phantom_realism.py --mask-stats``): ln(area / image
+# area) and ln(bounding-box height / width in pixels) are close to normal; centroid depth and
+# lateral offset as fractions of the image.
+BUSI_MASKS = {
+    "benign": dict(log_area=(-3.29, 1.14), log_aspect=(-0.38, 0.37), depth=(0.317, 0.115), lateral_sd=0.156),
+    "malignant": dict(log_area=(-2.21, 0.83), log_aspect=(-0.15, 0.33), depth=(0.384, 0.113), lateral_sd=0.142),
+}
+
+
+def _random_lesion_busi(label: str, rng: np.random.Generator, params: SimParams) -> LesionSpec:
+    """A lesion whose size, aspect and position follow BUSI's masks; appearance calibrated to BUSI images."""
+    stats = BUSI_MASKS.get(label)
+    if stats is None:
+        raise InputError(f"no lesion for label {label!r}", f"lesion labels are {', '.join(LESION_LABELS)}")
+    depth, width = params.depth_mm, params.width_mm
+    area_frac = float(np.clip(np.exp(rng.normal(*stats["log_area"])), 0.002, 0.4))
+    aspect_px = float(np.clip(np.exp(rng.normal(*stats["log_aspect"])), 0.25, 2.5))
+    # Pixel aspect → mm aspect (the output grid has depth/h by width/w mm pixels, h = w).
+    aspect = aspect_px * depth / width
+    lateral = float(np.sqrt(area_frac * depth * width / (np.pi * aspect)))  # semi-axis, mm
+    semi = (lateral * aspect, lateral)
+    if label == "benign":
+        cyst = rng.random() < 0.35
+        harmonics = [(int(k), rng.uniform(0.0, 0.05), rng.uniform(0, 2 * np.pi)) for k in (2, 3, 4)]
+        lobes = []
+        if rng.random() < 0.4:  # gently macrolobulated
+            lobes = [(rng.uniform(0, 2 * np.pi), rng.uniform(0.06, 0.14), rng.uniform(0.3, 0.6))
+                     for _ in range(int(rng.integers(2, 4)))]
+        spec = LesionSpec(
+            kind="cyst" if cyst else "solid",
+            echo_db=-40.0 if cyst else rng.uniform(-18.0, -8.0),
+            heterogeneity_db=0.0 if cyst else rng.uniform(0.5, 2.0),
+            atten=0.05 if cyst else rng.uniform(0.2, 0.5),
+            edge_shadow_db=rng.uniform(4.0, 9.0) if rng.random() < 0.6 else 0.0,
+            semi_axes_mm=semi, angle_rad=rng.uniform(-0.2, 0.2), harmonics=harmonics, spicules=lobes)
+    else:
+        harmonics = [(int(k), rng.uniform(0.02, 0.09), rng.uniform(0, 2 * np.pi)) for k in range(2, 9)]
+        harmonics += [(int(k), rng.uniform(0.0, 0.02), rng.uniform(0, 2 * np.pi)) for k in range(9, 22, 2)]
+        n_spic = int(rng.integers(2, 9)) if rng.random() < 0.5 else 0
+        spicules = [(rng.uniform(0, 2 * np.pi), rng.uniform(0.15, 0.4), rng.uniform(0.03, 0.07)) for _ in range(n_spic)]
+        halo = rng.random() < 0.4
+        spec = LesionSpec(
+            kind="carcinoma", echo_db=rng.uniform(-14.0, -6.0), heterogeneity_db=rng.uniform(2.0, 4.0),
+            atten=rng.uniform(0.5, 1.7), halo_db=rng.uniform(3.0, 6.0) if halo else 0.0,
+            halo_mm=rng.uniform(0.6, 1.6) if halo else 0.0,
+            semi_axes_mm=semi, angle_rad=rng.uniform(-0.3, 0.3), harmonics=harmonics, spicules=spicules)
+    # Position: BUSI's centroid distribution, kept inside the image with a small margin.
+    half_h, half_w = semi[0] * 1.15, semi[1] * 1.15
+    cz = float(np.clip(rng.normal(stats["depth"][0], stats["depth"][1]) * depth,
+                       min(half_h + 0.6, depth / 2), max(depth - half_h - 0.6, depth / 2)))
+    cx = float(np.clip(rng.normal(0.0, stats["lateral_sd"]) * width,
+                       -max(width / 2 - half_w - 0.6, 0.0), max(width / 2 - half_w - 0.6, 0.0)))
+    spec.center_mm = (cz, cx)
     return spec
 
 

@@ -1,7 +1,12 @@
-"""Simulation parameters: probe presets and the checked parameter set of one simulation.
+"""Simulation parameters: presets and the checked parameter set of one simulation.
 
-Defaults are close to a Verasonics L11-5v linear array (the probe PyMUST's ``getparam('L11-5v')``
-describes): 7.6 MHz centre frequency, 77 % fractional bandwidth, 128 elements at 0.3 mm pitch.
+The defaults (preset ``busi``) are calibrated to real breast ultrasound (BUSI at 256 px, measured by
+``bench/phantom_realism.py``, see docs/phantom.md): a 7.6 MHz linear array whose *effective*
+resolution at the output is what BUSI shows after the scanner's compounding/speckle reduction and
+the downsizing to 256 px (coarser than the probe's own PSF), a TGC that leaves the far field dark, a
+60 dB display. Preset ``v0.1`` is the simulator as it was before that calibration (a Verasonics
+L11-5v-like PSF, 77 % bandwidth, 0.4 mm beam, a TGC that cancels the attenuation): kept to show the
+before. The probe presets (``l11-5v``…) set only a probe's PSF on top of the defaults.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from usbench.errors import ConfigError, UnknownNameError
 
 # Bump when a change alters the pixels: it is part of every cache key (reference set, generator).
-SIMULATOR_VERSION = "1"
+SIMULATOR_VERSION = "2"
 SPEED_OF_SOUND_M_S = 1540.0
 MIN_SIZE, MAX_SIZE = 32, 1024
 
@@ -27,18 +32,22 @@ class SimParams:
     """
 
     center_frequency_mhz: float = 7.6
-    fractional_bandwidth: float = 0.77  # -6 dB width of the pulse-echo spectrum / centre frequency
-    beam_width_mm: float = 0.40  # pulse-echo lateral -6 dB width at the focus (≈ λ·F#, F# ≈ 2)
+    fractional_bandwidth: float = 0.9  # -6 dB width of the pulse-echo spectrum / centre frequency
+    beam_width_mm: float = 0.95  # pulse-echo lateral -6 dB width at the focus
     focal_depth_mm: float = 15.0
     depth_of_field_mm: float = 12.0  # distance from the focus at which the beam is √2 wider
     depth_mm: float = 30.0  # imaged depth (rows span 0..depth)
     width_mm: float = 38.4  # lateral field of view (128 elements × 0.3 mm)
-    dynamic_range_db: float = 50.0
-    gain_db: float = -19.0  # parenchyma (0 dB echogenicity) sits at 255·(DR+gain)/DR
-    tgc_db_per_cm_mhz: float = 0.7  # what time-gain compensation assumes the tissue attenuates
+    dynamic_range_db: float = 55.0
+    gain_db: float = -23.0  # parenchyma (0 dB echogenicity, no attenuation) sits at 255·(DR+gain)/DR
+    tgc_db_per_cm_mhz: float = 0.42  # what time-gain compensation assumes the tissue attenuates
     attenuation: bool = True  # frequency-dependent attenuation along depth (False: none, no TGC)
     scatterers_per_cell: float = 20.0  # mean scatterer count per resolution cell (≥10: developed speckle)
     anatomy: str = "full"  # "full" breast layers and texture, or "flat" (homogeneous background)
+    gain_sd_db: float = 4.0  # per-image spread of the operator's gain (drawn per seed; 0: fixed)
+    tgc_sd_db_per_cm_mhz: float = 0.1  # per-image spread of the TGC slope (drawn per seed; 0: fixed)
+    speckle_reduction_mm: float = 0.10  # σ of the Gaussian smoothing of the log image (scanner speckle reduction; 0: none)
+    look: str = "busi"  # anatomy and lesion tables: "busi" (calibrated to BUSI) or "v0.1" (before)
 
     # -- derived quantities -------------------------------------------------------------------
     @property
@@ -83,6 +92,10 @@ class SimParams:
             (self.tgc_db_per_cm_mhz >= 0, f"TGC slope must be >= 0 dB/cm/MHz, got {self.tgc_db_per_cm_mhz}"),
             (self.scatterers_per_cell > 0, f"scatterers per resolution cell must be > 0, got {self.scatterers_per_cell}"),
             (self.anatomy in ("full", "flat"), f"anatomy must be 'full' or 'flat', got {self.anatomy!r}"),
+            (self.gain_sd_db >= 0 and self.tgc_sd_db_per_cm_mhz >= 0,
+             f"gain and TGC spreads must be >= 0, got {self.gain_sd_db}, {self.tgc_sd_db_per_cm_mhz}"),
+            (self.speckle_reduction_mm >= 0, f"speckle reduction must be >= 0 mm, got {self.speckle_reduction_mm}"),
+            (self.look in LOOKS, f"look must be one of {', '.join(LOOKS)}, got {self.look!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -90,8 +103,15 @@ class SimParams:
         return self
 
 
-# Probe presets: the parameters a probe fixes (the field of view and display stay as given).
-PRESETS: dict[str, dict[str, float]] = {
+LOOKS = ("busi", "v0.1")
+
+# Presets: overrides of the defaults. "busi" is the defaults; "v0.1" every parameter of simulator
+# version 1 (before the BUSI calibration); the probe presets fix a probe's PSF (field of view,
+# display and look stay as given).
+PRESETS: dict[str, dict[str, Any]] = {
+    "busi": {},
+    "v0.1": dict(center_frequency_mhz=7.6, fractional_bandwidth=0.77, beam_width_mm=0.40, dynamic_range_db=50.0,
+                 gain_db=-19.0, tgc_db_per_cm_mhz=0.7, gain_sd_db=0.0, tgc_sd_db_per_cm_mhz=0.0, speckle_reduction_mm=0.0, look="v0.1"),
     # Verasonics L11-5v (PyMUST getparam): 7.6 MHz, 77 % bandwidth, 128 × 0.3 mm.
     "l11-5v": dict(center_frequency_mhz=7.6, fractional_bandwidth=0.77, beam_width_mm=0.40, width_mm=38.4),
     # Verasonics L12-3v: 7.5 MHz, 93 % bandwidth, 192 × 0.2 mm.

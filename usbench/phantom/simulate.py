@@ -103,8 +103,19 @@ def check_engine(engine: str) -> str:
     return engine
 
 
+def scanner_settings(params: SimParams, seed: int) -> SimParams:
+    """The gain and TGC of image ``seed``: the operator's setting varies from image to image."""
+    if params.gain_sd_db <= 0 and params.tgc_sd_db_per_cm_mhz <= 0:
+        return params
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
+    gain, tgc = rng.standard_normal(2)
+    return params.with_(gain_db=params.gain_db + params.gain_sd_db * float(gain),
+                        tgc_db_per_cm_mhz=max(0.0, params.tgc_db_per_cm_mhz + params.tgc_sd_db_per_cm_mhz * float(tgc)))
+
+
 def render_image(phantom: Phantom, params: SimParams, seed: int, engine: str = "fft") -> np.ndarray:
-    """Speckle formation and display for a built phantom."""
+    """Speckle formation and display for a built phantom (with the image's own gain and TGC)."""
+    params = scanner_settings(params, seed)
     speckle_seq = np.random.SeedSequence([int(seed), 1]).spawn(1)[0]
     rng = np.random.default_rng(speckle_seq)
     if check_engine(engine) == "pymust":
