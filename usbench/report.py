@@ -112,10 +112,56 @@ def human_section(rows: list[dict[str, Any]], fig_dir: Path) -> list[str]:
     return parts
 
 
+REPORT_VERSION = 1  # bump when the page or a figure is drawn differently: old reports are then redrawn
+KEY_MARK = "usbench-report-key: "
+
+
+def report_key(bench: Any, rows: list[dict[str, Any]]) -> str:
+    """A content key of everything the report is drawn from: the leaderboard rows, the benchmark's
+    settings, the content of the reference, compared and training sets and of each run's images,
+    each run's memorization pairs, and the report's and usbench's versions."""
+    import hashlib
+    import json
+
+    from usbench import __version__
+    from usbench.versions import versions
+
+    cfg = bench.config
+    train = getattr(bench, "train", None)
+    runs = [{"run_id": r.run_id, "generator": r.generator, "images": r.images.content_hash(),
+             "closest": [e.get("results") for e in getattr(r, "metrics", {}).values()
+                         if e.get("metric") == "memorization" and e.get("subset") == "all"]}
+            for r in getattr(bench, "runs", [])]
+    payload = {"report": REPORT_VERSION, "usbench": __version__, "matplotlib": versions(("matplotlib",))["matplotlib"], "rows": rows,
+               "config": [str(cfg.reference), cfg.n, cfg.image_size, cfg.seed],
+               "reference": bench.reference.content_hash(), "compare": bench.compare.content_hash(),
+               "train": train.content_hash() if train is not None else None, "runs": runs}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _up_to_date(path: Path, key: str) -> bool:
+    """``path`` was written from inputs with this key and every figure it shows is still there."""
+    import re
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if f"<!-- {KEY_MARK}{key} -->" not in text:
+        return False
+    return all((path.parent / src).is_file() for src in re.findall(r'<img src="(figures/[^"]+)"', text))
+
+
 def write_report(bench: Any, rows: list[dict[str, Any]], out: Path) -> Path:
+    """Write ``<out>/report.html`` and its figures, unless the report there was drawn from the same
+    inputs (see :func:`report_key`): a warm rerun then costs a hash, not a page of plots."""
     out = Path(out)
+    path = out / "report.html"
+    key = report_key(bench, rows)
+    if _up_to_date(path, key):
+        return path
     fig_dir = out / "figures"
-    parts = ["<!doctype html><meta charset=utf-8><title>usbench report</title>",
+    parts = ["<!doctype html><meta charset=utf-8><title>usbench report</title>", f"<!-- {KEY_MARK}{key} -->",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;font-size:13px}"
              "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
              f"<h1>usbench benchmark</h1><p>Reference: {html.escape(str(bench.config.reference))} "
@@ -146,6 +192,5 @@ def write_report(bench: Any, rows: list[dict[str, Any]], out: Path) -> Path:
     skipped = sorted({s for r in rows if r["subset"] == "all" for s in r.get("skipped", "").split("; ") if s})
     if skipped:
         parts.append("<h2>Skipped metrics</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in skipped) + "</ul>")
-    path = out / "report.html"
     atomic_write_text(path, "\n".join(parts))
     return path
