@@ -68,7 +68,8 @@ def _blur(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     OpenCV's ``BORDER_REFLECT_101`` is torch's ``reflect`` padding, so this equals torchmetrics'
     reflect-pad + 'valid' 2-D convolution (to ~1e-14). OpenCV's vectorised separable filter took
     half the CPU time of ``scipy.ndimage.correlate1d`` here and a tenth of float64
-    ``torch.conv2d``, whose thread pool spun on every small call (the issue's system time)."""
+    ``torch.conv2d``, which has no oneDNN path in float64: it unfolds its input (im2col) into a
+    fresh buffer on every call, and faulting those pages in was most of the issue's system time."""
     import cv2
 
     out = np.empty_like(x)
