@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -90,13 +91,13 @@ def _install_timers(times: dict[str, float]) -> None:
     wrap(report, "write_report", lambda *a, **k: "report")
 
 
-def child(out: str, result: str) -> int:
+def child(out: str, result: str, extra: list[str]) -> int:
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     _install_timers(times)
     from usbench.cli import main
 
-    code = main(["run", "--out", out, "-q"])
+    code = main(["run", "--out", out, "-q", *extra])
     if code:
         return int(code)
     total = time.perf_counter() - t0
@@ -112,13 +113,13 @@ def child(out: str, result: str) -> int:
 # parent: fresh folders, cold then warm, CPU from the kernel's accounting of the child
 
 
-def run_once(cmd_out: Path, cache: Path, result: Path) -> dict:
+def run_once(cmd_out: Path, cache: Path, result: Path, extra: list[str]) -> dict:
     env = dict(os.environ, USBENCH_CACHE=str(cache), USBENCH_OFFLINE="1")
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--child", str(cmd_out), str(result)], env=env, check=True,
+    subprocess.run([sys.executable, __file__, "--child", str(cmd_out), str(result), *extra], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -188,10 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=1, help="cold + warm runs, each in fresh folders (median reported)")
     ap.add_argument("--no-write", action="store_true", help=f"print only; do not update {RESULTS.name}")
-    ap.add_argument("--child", nargs=2, metavar=("OUT", "RESULT"), help=argparse.SUPPRESS)
+    ap.add_argument("--run-args", default="", metavar="ARGS",
+                    help="extra arguments for usbench run, to check this script quickly (e.g. \"--reference DIR --n 12 "
+                         "-g phantom\"); the result is then not the built-in benchmark and is only printed")
+    ap.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        return child(*args.child)
+        return child(args.child[0], args.child[1], args.child[2:])
     if args.repeat < 1:
         print("run_builtin: --repeat must be at least 1", file=sys.stderr)
         return 2
@@ -200,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="usbench-bench-") as tmp:
             tmp = Path(tmp)
             for kind, runs in (("cold", colds), ("warm", warms)):
-                r = run_once(tmp / "out", tmp / "cache", tmp / f"{kind}.json")
+                r = run_once(tmp / "out", tmp / "cache", tmp / f"{kind}.json", shlex.split(args.run_args))
                 runs.append(r)
                 print(f"run {k + 1}/{args.repeat} {kind}: {r['wall']:.1f} s wall, user {r['user']:.1f} s, "
                       f"sys {r['sys']:.1f} s, peak RSS {r['rss_mb']:.0f} MB, load {r['load'][0]:.1f}", file=sys.stderr)
@@ -210,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Each repetition: a fresh folder and an empty usbench cache, `usbench run -q` cold, then again warm.\n\n"
             + table(colds, warms) + "\n")
     print(text)
-    if not args.no_write:
+    if args.run_args:
+        print(f"(usbench run {args.run_args}: not the built-in benchmark, {RESULTS.name} left as it is)", file=sys.stderr)
+    elif not args.no_write:
         write_section(text)
         print(f"written to {RESULTS}", file=sys.stderr)
     return 0
