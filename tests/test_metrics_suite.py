@@ -107,6 +107,25 @@ def test_msssim_equals_torchmetrics():
     assert pairwise_msssim(small, np.array([[2, 2]]))[0] == pytest.approx(1.0)
 
 
+def test_msssim_groups_and_threads_do_not_change_values(monkeypatch):
+    """Pairs split over many small groups (images shared across groups, recomputed in each) and run
+    on one or two threads give torchmetrics' values, identical between thread counts."""
+    import torch
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as tm
+
+    from usbench.metrics import diversity
+
+    imgs = np.stack(make_images(6, seed=9, size=64))
+    pairs = diversity.random_pairs(6, 9, seed=1)
+    monkeypatch.setattr(diversity, "GROUP_PIXELS", 3 * 64 * 64)  # at most 3 images per group
+    assert len(diversity._pair_groups(pairs, 3)) > 3
+    one, two = diversity.pairwise_msssim(imgs, pairs, workers=1), diversity.pairwise_msssim(imgs, pairs, workers=2)
+    assert np.array_equal(one, two)
+    t = torch.from_numpy(imgs.astype(np.float64))[:, None]
+    for (i, j), v in zip(pairs, one):
+        assert v == pytest.approx(float(tm(t[i:i + 1], t[j:j + 1], data_range=255.0, betas=diversity.msssim_betas(64))), rel=1e-6)
+
+
 def test_msssim_diversity_detects_a_collapsed_generator(tmp_path):
     varied = write_set(tmp_path / "varied", make_images(8, seed=7), "v")
     one = make_images(1, seed=8)[0]

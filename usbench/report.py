@@ -132,12 +132,60 @@ def human_section(rows: list[dict[str, Any]], fig_dir: Path) -> list[str]:
     return parts
 
 
+REPORT_VERSION = 1  # bump when the page or a figure is drawn differently: old reports are then redrawn
+KEY_MARK = "usbench-report-key: "
+
+
+def report_key(result: BenchmarkResult) -> str:
+    """A content key of everything the report is drawn from: the leaderboard rows, the benchmark's
+    settings, the content of the compared and training sets and of each run's images, each run's
+    memorization pairs, and the report's, usbench's and matplotlib's versions."""
+    import hashlib
+    import json
+
+    from usbench import __version__
+    from usbench.versions import versions
+
+    def content(images) -> str | None:
+        return None if images is None else images.content_hash()
+
+    runs = [{"run_id": r.run_id, "generator": r.generator,
+             "images": r.evaluation.generated_hash or content(r.images),  # hashed when it was evaluated
+             "closest": [e.details.get("closest_pairs") for e in r.evaluation.entries
+                         if e.metric == "memorization" and e.subset == "all"]}
+            for r in result.runs]
+    payload = {"report": REPORT_VERSION, "usbench": __version__, "matplotlib": versions(("matplotlib",))["matplotlib"],
+               "rows": result.rows, "settings": [result.reference, result.reference_hash, result.n_reference, result.n,
+                                                 result.image_size, result.seed],
+               "compare": content(result.reference_set), "train": content(result.train_set), "runs": runs}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _up_to_date(path: Path, key: str) -> bool:
+    """``path`` was written from inputs with this key and every figure it shows is still there."""
+    import re
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if f"<!-- {KEY_MARK}{key} -->" not in text:
+        return False
+    return all((path.parent / src).is_file() for src in re.findall(r'<img src="(figures/[^"]+)"', text))
+
+
 def write_report(result: BenchmarkResult, out: Path | None = None) -> Path:
-    """``report.html`` of a benchmark (into ``result.out`` unless ``out`` is given), with its figures."""
+    """``report.html`` of a benchmark (into ``result.out`` unless ``out`` is given), with its figures;
+    left as it is when it was drawn from the same inputs (see :func:`report_key`): a warm rerun
+    then costs a hash, not a page of plots."""
     out = Path(out if out is not None else result.out)
+    path = out / "report.html"
+    key = report_key(result)
+    if _up_to_date(path, key):
+        return path
     rows = result.rows
     fig_dir = out / "figures"
-    parts = ["<!doctype html><meta charset=utf-8><title>usbench report</title>",
+    parts = ["<!doctype html><meta charset=utf-8><title>usbench report</title>", f"<!-- {KEY_MARK}{key} -->",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}"
              f"{leaderboard.TABLE_CSS}</style>",
@@ -175,7 +223,6 @@ def write_report(result: BenchmarkResult, out: Path | None = None) -> Path:
         parts.append("<h2>Skipped metrics</h2><ul>" + "".join(
             f"<li><b>{html.escape(', '.join(metrics))}</b>: {html.escape(reason)}</li>" for reason, metrics in reasons.items())
             + "</ul>")
-    path = out / "report.html"
     atomic_write_text(path, "\n".join(parts))
     from usbench import outputs
 
