@@ -85,8 +85,8 @@ def split(imageset: ImageSet, scheme: str = "seeded", test_fraction: float = 0.2
         test_ids = _seeded_test_ids(imageset, units, test_fraction, seed)
     dropped = set(removed)
     train = imageset.subset([r for r in imageset.records if r.id not in test_ids and r.id not in dropped],
-                            name=f"{imageset.name}-train")
-    test = imageset.subset([r for r in imageset.records if r.id in test_ids], name=f"{imageset.name}-test")
+                            name=f"{imageset.name}-{scheme}-train")
+    test = imageset.subset([r for r in imageset.records if r.id in test_ids], name=f"{imageset.name}-{scheme}-test")
     kept = {r.id for r in imageset.records} - dropped
     leaks = [sorted(set(u) & kept) for u in _spanning(units, test_ids) if set(u) & kept - test_ids]
     return Split(train=train, test=test, scheme=scheme, seed=seed, leaks=leaks, removed=removed, checked=need_groups)
@@ -133,7 +133,20 @@ def _in_paper_test(label: str, record_id: str) -> bool:
     return num is not None and lo_hi is not None and lo_hi[0] <= num <= lo_hi[1]
 
 
-def _seeded_test_ids(imageset: ImageSet, units: list[list[str]], test_fraction: float, seed: int) -> set[str]:
+def grouped_holdout(imageset: ImageSet, fraction: float, seed: int, groups: list[DuplicateGroup] | None = None,
+                    strict: bool = True) -> set[str]:
+    """Ids of about ``fraction`` of each label, whole units (patients, duplicates) at a time.
+
+    ``strict``: a label with fewer than two units is an error (a split needs both sides); otherwise
+    such a label is left wholly on the training side (the segmenter's validation hold-out).
+    """
+    if groups is None:
+        groups = duplicate_groups(imageset)
+    return _seeded_test_ids(imageset, _units(imageset, groups), fraction, seed, strict)
+
+
+def _seeded_test_ids(imageset: ImageSet, units: list[list[str]], test_fraction: float, seed: int,
+                     strict: bool = True) -> set[str]:
     rng = np.random.default_rng(seed)
     label_of = {r.id: r.label for r in imageset.records}
     group_of = {r.id: r.group or r.id for r in imageset.records}
@@ -154,6 +167,8 @@ def _seeded_test_ids(imageset: ImageSet, units: list[list[str]], test_fraction: 
         n_label = sum(1 for r in imageset.records if r.label == label)
         touching = [n for n, u in named.items() if any(label_of[i] == label for i in u)]
         if len(touching) < 2:
+            if not strict:
+                continue
             raise NotEnoughImagesError(
                 f"label {label or '(none)'} has {len(touching)} patient/duplicate group(s); a split needs at least 2",
                 "add images of that label or leave it out",
