@@ -94,17 +94,20 @@ class _DiskCache:
             self.db.close()
 
 
-def thumbnails(imageset: ImageSet, size: int = THUMB_SIZE, cache: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Zero-mean, unit-norm thumbnails (N, size*size) and pixel hashes of every image."""
+def thumbnails(imageset: ImageSet, size: int = THUMB_SIZE, disk_cache: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Zero-mean, unit-norm thumbnails (N, size*size) and pixel hashes of every image.
+
+    ``disk_cache=False`` still uses (and fills) the in-process memo, but neither reads nor writes
+    ``$USBENCH_CACHE``."""
     from usbench.imageset import sha256_file
 
-    disk = _DiskCache(size) if cache else None
+    disk = _DiskCache(size) if disk_cache else None
     thumbs, hashes, new_rows = [], [], []
     try:
         for rec in imageset.records:
             st = rec.file.stat()
             key = (str(rec.file), st.st_size, st.st_mtime_ns, size)
-            hit = _memo.get(key) if cache else None
+            hit = _memo.get(key)
             if hit is None:
                 file_sha = sha256_file(rec.file) if disk is not None else ""
                 hit = disk.get(file_sha) if disk is not None else None
@@ -112,8 +115,7 @@ def thumbnails(imageset: ImageSet, size: int = THUMB_SIZE, cache: bool = True) -
                     hit = _thumbnail(rec.file, size)
                     if disk is not None:
                         new_rows.append((file_sha, *hit))
-                if cache:
-                    _memo[key] = hit
+                _memo[key] = hit
             hashes.append(hit[0])
             thumbs.append(hit[1])
         if disk is not None:
@@ -124,12 +126,12 @@ def thumbnails(imageset: ImageSet, size: int = THUMB_SIZE, cache: bool = True) -
     return np.asarray(thumbs, dtype=np.float64).reshape(len(thumbs), size * size), hashes
 
 
-def duplicate_groups(imageset: ImageSet, threshold: float = NEAR_THRESHOLD, cache: bool = True) -> list[DuplicateGroup]:
+def duplicate_groups(imageset: ImageSet, threshold: float = NEAR_THRESHOLD, disk_cache: bool = True) -> list[DuplicateGroup]:
     """Groups (connected components) of exact and near-duplicate images, sorted by their ids."""
     n = len(imageset)
     if n < 2:
         return []
-    thumbs, hashes = thumbnails(imageset, cache=cache)
+    thumbs, hashes = thumbnails(imageset, disk_cache=disk_cache)
     parent = list(range(n))
 
     def find(i: int) -> int:
