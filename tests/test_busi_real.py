@@ -179,3 +179,37 @@ def test_memorization_counts_test_images_duplicated_in_training(busi, groups):
     assert heldout_duplicates(paper.test, paper.train) == len(test_side) > 0
     seeded = split(busi, "seeded", groups=groups)
     assert heldout_duplicates(seeded.test, seeded.train) == 0
+
+
+def _busi_subset(busi, ids, root: Path) -> Path:
+    """A BUSI-layout folder of symlinks to some real images and their masks (nothing copied)."""
+    for r in busi.filter(ids=ids).records:
+        (root / r.label).mkdir(parents=True, exist_ok=True)
+        for f in [r.file, r.mask_file, *busi.extra_masks.get(r.id, ())]:
+            (root / r.label / f.name).symlink_to(f)
+    return root
+
+
+def test_real_reference_benchmark_separates_phantom_from_real(busi, groups, tmp_path):
+    """CI-sized `usbench run --reference BUSI`: 32 real images per label as the reference, the
+    phantom and 16 per label of *other* real images (no duplicate of the reference) as generators.
+    Real held-out images must sit closer to the reference than the phantom on every distance."""
+    import csv
+
+    from usbench.config import RunConfig
+    from usbench.runs import run_benchmark
+
+    halves = split(busi, "seeded", test_fraction=0.5, seed=0, groups=groups)  # leak-free halves
+    pick = lambda s, k: [i for label in ("benign", "malignant", "normal") for i in s.filter(label=label).ids[:k]]
+    ref = _busi_subset(busi, pick(halves.train, 32), tmp_path / "ref" / "Dataset_BUSI_with_GT")
+    other = _busi_subset(busi, pick(halves.test, 16), tmp_path / "other" / "Dataset_BUSI_with_GT")
+    cfg = RunConfig(out=str(tmp_path / "out"), reference=str(ref), generators=["phantom", "folder"],
+                    generator={"folder": {"path": str(other)}}, metrics=["frd", "kid@radiomics"],
+                    n=48, image_size=128, n_bootstrap=50)
+    bench = run_benchmark(cfg)
+    assert bench.split.leak_free
+    rows = {r["generator"]: r for r in csv.DictReader(open(bench.out / "leaderboard.csv")) if r["subset"] == "all"}
+    assert set(rows) == {"phantom", "folder"}
+    for col in ("frd", "kid_radiomics"):
+        assert float(rows["folder"][col]) < float(rows["phantom"][col]), col
+        assert float(rows["folder"][f"{col}_ci_high"]) < float(rows["phantom"][f"{col}_ci_low"]), col

@@ -61,7 +61,7 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Side of the square images compared (default 256)."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (default 1000; 0 = none)."),
-    split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' or 'paper' (BUSI's published hold-out)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' (leak-free: duplicates and patients on one side), 'paper' (BUSI's published hold-out, leaks reported) or 'paper-dedup'."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
@@ -370,11 +370,18 @@ def finetune_controlnet_cmd(
 # ============================================================================================
 
 
+def _split_line(sp: dict) -> str:
+    """One line on the split a task used: leak-free, or how many duplicate groups cross it."""
+    removed = f", {len(sp['removed'])} leaking training image(s) removed" if sp.get("removed") else ""
+    state = "leak-free" if sp.get("leak_free") else f"{len(sp.get('leaks', []))} duplicate group(s) cross train/test (a leak)"
+    return f"split {sp['scheme']} (seed {sp['seed']}): {sp['n_train']} train / {sp['n_test']} test, {state}{removed}"
+
+
 @segmenter_app.command("train")
 def segmenter_train(
     data: str = typer.Option(..., "--data", help="Reference set with lesion masks: a dataset folder, an ImageSet, or phantom-busi."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for segmenter.pt and card.json [default: ~/.cache/usbench/models/segmenter]."),
-    split: str = typer.Option("seeded", "--split", help="Train/test split: seeded (stratified, grouped) or paper (BUSI's hold-out)."),
+    split: str = typer.Option("seeded", "--split", help="Train/test split: seeded (stratified; duplicate and patient groups kept on one side), paper (BUSI's hold-out as published) or paper-dedup (its leaking training images removed)."),
     epochs: int = typer.Option(40, "--epochs", help="Training epochs (the best validation epoch is kept)."),
     size: int = typer.Option(256, "--size", help="Image size the U-Net trains and segments at."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the validation hold-out and training."),
@@ -410,6 +417,7 @@ def segmenter_train(
         seg = train_segmenter(imageset, out, config, progress=tick)
     c = seg.card["ceiling"]
     _print(f"segmenter saved to {seg.folder}")
+    _print(_split_line(seg.card["split"]))
     _print(f"validation Dice {seg.card['validation_dice']:.3f} (epoch {seg.card['best_epoch']}/{epochs}); "
            f"ceiling on the test split ({c['n']} images): Dice {c['dice']:.3f}, HD95 {c['hd95']:.1f} px")
     for label, v in c["per_label"].items():
@@ -448,7 +456,7 @@ def utility(
     resnet_weights: Optional[Path] = typer.Option(None, "--resnet-weights", help="torchvision resnet18-f37072fd.pth (ImageNet); random init when absent."),
     size: int = typer.Option(0, "--size", help="Image size (0: 64 for small-cnn, 224 for resnet18)."),
     epochs: int = typer.Option(30, "--epochs", help="Passes over the real training split (every arm gets that many steps)."),
-    split: str = typer.Option("seeded", "--split", help="seeded or paper."),
+    split: str = typer.Option("seeded", "--split", help="seeded (leak-free), paper (as published, leaks reported) or paper-dedup."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for utility.json."),
     as_json: bool = typer.Option(False, "--json", help="Print the leaderboard columns as JSON."),
 ) -> None:
@@ -486,6 +494,7 @@ def utility(
         _print(_json.dumps(cols | {"result_file": str(path) if path else None}))
         return
     s = result["summary"]
+    _print(_split_line(result["split"]))
     _print(f"classifier: {result['model']['description']}; {len(result['seeds'])} seeds; "
            f"test split {result['n_test']} images ({result['n_test_malignant']} malignant)")
     for key, name in (("auc_real", "real"), ("auc_real_synth", "real + synthetic"), ("auc_synth", "synthetic only (TSTR)")):
