@@ -213,3 +213,16 @@ def test_real_reference_benchmark_separates_phantom_from_real(busi, groups, tmp_
     for col in ("frd", "kid_radiomics"):
         assert float(rows["folder"][col]) < float(rows["phantom"][col]), col
         assert float(rows["folder"][f"{col}_ci_high"]) < float(rows["phantom"][f"{col}_ci_low"]), col
+
+
+def test_segmenter_validation_holdout_keeps_duplicates_with_their_group(busi, groups):
+    from usbench.tasks.segmenter import _validation_split
+
+    train = split(busi, "seeded", groups=groups).train
+    val = _validation_split(train, 0.15, seed=0)
+    val_ids = {r.id for r, v in zip(train.records, val) if v}
+    train_ids = set(train.ids)
+    straddling = [g.ids for g in groups if set(g.ids) <= train_ids and set(g.ids) & val_ids and set(g.ids) - val_ids]
+    assert straddling == []
+    assert any(len(set(g.ids) & val_ids) > 1 for g in groups)  # some whole groups went to validation
+    assert 0.12 < val.mean() < 0.2

@@ -73,26 +73,26 @@ def split(imageset: ImageSet, scheme: str = "seeded", test_fraction: float = 0.2
     need_groups = check_leaks or scheme != "paper"
     if need_groups and groups is None:
         groups = duplicate_groups(imageset)
-    units = _units(imageset, groups or []) if need_groups else []
+    unit_list = units(imageset, groups or []) if need_groups else []
     removed: list[str] = []
     if scheme in ("paper", "paper-dedup"):
         test_ids = {r.id for r in imageset.records if _in_paper_test(r.label, r.id)}
         if not test_ids:
             raise ConfigError(f"the {scheme} split needs BUSI ids such as 'benign (403)'", "use scheme 'seeded' for this dataset")
         if scheme == "paper-dedup":
-            removed = sorted(i for u in _spanning(units, test_ids) for i in u if i not in test_ids)
+            removed = sorted(i for u in _spanning(unit_list, test_ids) for i in u if i not in test_ids)
     else:
-        test_ids = _seeded_test_ids(imageset, units, test_fraction, seed)
+        test_ids = _seeded_test_ids(imageset, unit_list, test_fraction, seed)
     dropped = set(removed)
     train = imageset.subset([r for r in imageset.records if r.id not in test_ids and r.id not in dropped],
                             name=f"{imageset.name}-{scheme}-train")
     test = imageset.subset([r for r in imageset.records if r.id in test_ids], name=f"{imageset.name}-{scheme}-test")
     kept = {r.id for r in imageset.records} - dropped
-    leaks = [sorted(set(u) & kept) for u in _spanning(units, test_ids) if set(u) & kept - test_ids]
+    leaks = [sorted(set(u) & kept) for u in _spanning(unit_list, test_ids) if set(u) & kept - test_ids]
     return Split(train=train, test=test, scheme=scheme, seed=seed, leaks=leaks, removed=removed, checked=need_groups)
 
 
-def _units(imageset: ImageSet, groups: list[DuplicateGroup]) -> list[list[str]]:
+def units(imageset: ImageSet, groups: list[DuplicateGroup]) -> list[list[str]]:
     """Connected components of "same patient group" and "duplicate of", as lists of ids (sorted)."""
     ids = [r.id for r in imageset.records]
     index = {i: k for k, i in enumerate(ids)}
@@ -133,20 +133,7 @@ def _in_paper_test(label: str, record_id: str) -> bool:
     return num is not None and lo_hi is not None and lo_hi[0] <= num <= lo_hi[1]
 
 
-def grouped_holdout(imageset: ImageSet, fraction: float, seed: int, groups: list[DuplicateGroup] | None = None,
-                    strict: bool = True) -> set[str]:
-    """Ids of about ``fraction`` of each label, whole units (patients, duplicates) at a time.
-
-    ``strict``: a label with fewer than two units is an error (a split needs both sides); otherwise
-    such a label is left wholly on the training side (the segmenter's validation hold-out).
-    """
-    if groups is None:
-        groups = duplicate_groups(imageset)
-    return _seeded_test_ids(imageset, _units(imageset, groups), fraction, seed, strict)
-
-
-def _seeded_test_ids(imageset: ImageSet, units: list[list[str]], test_fraction: float, seed: int,
-                     strict: bool = True) -> set[str]:
+def _seeded_test_ids(imageset: ImageSet, units: list[list[str]], test_fraction: float, seed: int) -> set[str]:
     rng = np.random.default_rng(seed)
     label_of = {r.id: r.label for r in imageset.records}
     group_of = {r.id: r.group or r.id for r in imageset.records}
@@ -167,8 +154,6 @@ def _seeded_test_ids(imageset: ImageSet, units: list[list[str]], test_fraction: 
         n_label = sum(1 for r in imageset.records if r.label == label)
         touching = [n for n, u in named.items() if any(label_of[i] == label for i in u)]
         if len(touching) < 2:
-            if not strict:
-                continue
             raise NotEnoughImagesError(
                 f"label {label or '(none)'} has {len(touching)} patient/duplicate group(s); a split needs at least 2",
                 "add images of that label or leave it out",

@@ -258,12 +258,36 @@ class Segmenter:
 
 def _validation_split(train: ImageSet, fraction: float, seed: int) -> np.ndarray:
     """Bool array marking the validation images of the training split: about ``fraction`` of each
-    label (at least one image when a label has two or more units), whole patient groups and
-    duplicate groups at a time, so the best epoch is not chosen on copies of training images."""
-    from usbench.datasets.splits import grouped_holdout
+    label (at least one image when a label has two or more units), whole units at a time — a
+    patient group joined with every duplicate group (``usbench.datasets.splits.units``) — so the
+    best epoch is not chosen on copies of training images. A unit filed under two labels goes
+    with its majority label."""
+    from collections import Counter
 
-    val = grouped_holdout(train, fraction, seed + 7919, strict=False)
-    return np.array([r.id in val for r in train.records], dtype=bool)
+    from usbench.datasets.duplicates import duplicate_groups
+    from usbench.datasets.splits import units
+
+    rng = np.random.default_rng(seed + 7919)
+    records = train.records
+    index = {r.id: i for i, r in enumerate(records)}
+    label_of = {r.id: r.label for r in records}
+    group_of = {r.id: r.group or r.id for r in records}
+    val = np.zeros(len(records), dtype=bool)
+    all_units = units(train, duplicate_groups(train))
+    majority = [min(Counter(label_of[i] for i in u).items(), key=lambda kv: (-kv[1], kv[0]))[0] for u in all_units]
+    for label in sorted(set(label_of.values())):
+        named = {min(group_of[i] for i in u): u for u, l in zip(all_units, majority) if l == label}
+        if len(named) < 2:
+            continue
+        target = max(1, round(fraction * sum(len(u) for u in named.values())))
+        names = sorted(named)
+        taken = 0
+        for j in rng.permutation(len(names)):
+            val[[index[i] for i in named[names[j]]]] = True
+            taken += len(named[names[j]])
+            if taken >= target:
+                break
+    return val
 
 
 PRESENCE_GRID = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02)
