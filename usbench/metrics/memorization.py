@@ -4,7 +4,7 @@ For every generated image: its nearest training image in feature space (Euclidea
 features z-scored with the training set's mean/std) and in pixel space (normalised
 cross-correlation, NCC, of ``pixel_size``-px images). The threshold is calibrated on held-out
 real images, which the generator never saw: the reference's test split when the runner gives one
-(``ctx.options["heldout"]``; the reference itself may contain the training images), else the
+(``ctx.heldout``; the reference itself may contain the training images), else the
 reference set. τ = the ``quantile`` of their
 nearest-training-image distances (for NCC the 1 − quantile of their best correlations). The
 metric is the share of generated images beyond τ — ≈ ``quantile`` when the generator behaves
@@ -122,8 +122,7 @@ class Memorization:
         if ctx.train is None:
             raise ConfigError("memorization needs the training set of the generator", "pass --train FOLDER (or set train in the benchmark)")
         require_images(self.name, len(ctx.generated), self.min_images, "generated")
-        heldout = ctx.options.get("heldout")
-        heldout = heldout if heldout is not None and len(heldout) else ctx.reference
+        heldout = ctx.heldout if ctx.heldout is not None and len(ctx.heldout) else ctx.reference
         require_images(self.name, len(heldout), self.min_images, "held-out real")
         require_images(self.name, len(ctx.train), self.min_images, "training")
         gen = features_of(ctx, "generated", self.extractor, self.name)
