@@ -498,38 +498,158 @@ def study_create(
     reference: Path = typer.Option(..., "--reference", help="Real reference set (any layout usbench reads)."),
     run: List[Path] = typer.Option(..., "--run", help="Generator run directory (repeat for several)."),
     out: Path = typer.Option(..., "--out", help="New study folder."),
-    readers: str = typer.Option("reader1,reader2", "--readers", help="Comma-separated reader names."),
-    n_per_source: int = typer.Option(20, "--n-per-source", help="Synthetic cases per run."),
-    prevalence: float = typer.Option(0.5, "--prevalence", help="Share of synthetic cases among the main cases."),
-    size: int = typer.Option(256, "--size", help="Every image is shown at SIZE x SIZE pixels."),
-    seed: int = typer.Option(0, "--seed"),
-    practice: int = typer.Option(0, "--practice", help="Practice cases with feedback (not analysed)."),
-    repeats: int = typer.Option(0, "--repeats", help="Main cases shown twice (intra-reader consistency)."),
-    lock_back: bool = typer.Option(False, "--lock-back", help="Readers cannot go back and change answers."),
-    title: str = typer.Option("Which images are real?", "--title"),
-    fsync: bool = typer.Option(False, "--fsync", help="fsync every rating (survives power cuts; slower)."),
-    base_url: str = typer.Option("http://127.0.0.1:8501", "--base-url", help="Base of the printed links."),
+    config: Optional[Path] = typer.Option(None, "--config", help="a TOML file whose 'study' table holds the settings (instructions, questions, 2AFC, ...); flags given win."),
+    readers: Optional[str] = typer.Option(None, "--readers", help="Comma-separated reader names (default reader1,reader2)."),
+    n_per_source: Optional[int] = typer.Option(None, "--n-per-source", help="Synthetic cases per run (default 20)."),
+    prevalence: Optional[float] = typer.Option(None, "--prevalence", help="Share of synthetic cases among the main cases (default 0.5)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Every image is shown at SIZE x SIZE pixels (default 256)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of sampling and orders (default 0)."),
+    practice: Optional[int] = typer.Option(None, "--practice", help="Practice cases with feedback (not analysed) (default 0)."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Main cases shown twice, under a fresh id (intra-reader consistency) (default 0)."),
+    washout: Optional[int] = typer.Option(None, "--washout", help="At least this many items between a case and its repeat (default 10)."),
+    afc_pairs: Optional[int] = typer.Option(None, "--afc-pairs", help="2AFC pairs (real and synthetic side by side) per run (default 0)."),
+    lock_back: Optional[bool] = typer.Option(None, "--lock-back", help="Readers cannot go back and change answers."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title shown to readers (default: Which images are real?)."),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="Links expire after this many days (default never)."),
+    fsync: Optional[bool] = typer.Option(None, "--fsync", help="fsync every answer (survives power cuts; slower)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Base of the printed links (default http://127.0.0.1:8501)."),
 ) -> None:
-    """Build a blinded reader study and print one secret link per reader and one admin link.
+    """Build a blinded reader study, audit its blinding, and print one secret link per reader and one admin link.
+
+    A study whose files or order would tell real from generated images is refused (nothing written).
 
     Example:
 
       usbench study create --reference real/ --run runs/sd-busi-1a2b --run runs/phantom-3c4d \\
           --readers alice,bob,carol --n-per-source 30 --practice 4 --repeats 10 --out study/
+
+      usbench study create --config study.toml --reference real/ --run runs/sd-busi-1a2b --out study/
     """
     from rich.progress import Progress
 
     from usbench.reader_study.builder import StudyConfig, create_study
 
-    cfg = StudyConfig(readers=[r.strip() for r in readers.split(",") if r.strip()], n_per_source=n_per_source,
-                      synthetic_prevalence=prevalence, size=size, seed=seed, practice=practice, repeats=repeats,
-                      allow_back=not lock_back, title=title, fsync_each_rating=fsync, base_url=base_url)
+    flags = {"readers": [r.strip() for r in readers.split(",") if r.strip()] if readers is not None else None,
+             "n_per_source": n_per_source, "synthetic_prevalence": prevalence, "size": size, "seed": seed, "practice": practice,
+             "repeats": repeats, "washout": washout, "afc_pairs": afc_pairs, "allow_back": None if lock_back is None else not lock_back,
+             "title": title, "token_days": expires_days, "fsync_each_rating": fsync, "base_url": base_url}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    cfg = StudyConfig.from_toml(config, flags) if config is not None else StudyConfig(**flags)
     with Progress(transient=True) as bar:
         task = bar.add_task("re-encoding images", total=None)
         links = create_study(reference, list(run), out, cfg, progress=lambda i, n: bar.update(task, completed=i, total=n))
-    _print(f"study written to {out} (links also in {out / 'admin' / 'links.txt'}, readable only by you)")
+    _print(f"study written to {out}; blinding audit passed (admin/audit.json); links also in {out / 'admin' / 'links.txt'}, readable only by you")
     for name, link in links.links().items():
         _print(f"{name}\t{link}")
+
+
+@study_app.command("audit")
+def study_audit(
+    study: Path = typer.Argument(..., help="Study folder."),
+    perms: int = typer.Option(2000, "--permutations", help="Permutations for each p-value."),
+    json_out: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+) -> None:
+    """Check the blinding: can anything but the pixels tell real from generated images?
+
+    Measures byte size, mtime, inode, listing order, names, dimensions, bit depth, PNG chunks,
+    metadata, serving order, repeat positions and 2AFC sides as AUCs with permutation p-values.
+    Fails (exit code 2) when one leaks: AUC > 0.65 and significant.
+
+    Example:
+
+      usbench study audit study/
+    """
+    import json
+
+    from usbench.reader_study.audit import BlindingLeakError, audit_study, format_audit
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    report = audit_study(study, n_perm=perms)
+    _print(json.dumps(report, indent=2) if json_out else format_audit(report))
+    if not report["passed"]:
+        raise BlindingLeakError(f"the blinding audit of {study} failed: " + format_audit(report).splitlines()[0].removeprefix("FAILED: "),
+                                "rebuild the study with `usbench study create`; never serve a leaking study")
+
+
+readers_app = typer.Typer(help="Add, revoke, re-issue or unlock the readers of a study.", no_args_is_help=True)
+study_app.add_typer(readers_app, name="readers")
+
+
+@readers_app.command("add")
+def study_readers_add(
+    study: Path = typer.Argument(..., help="Study folder."),
+    reader: str = typer.Argument(..., help="New reader name."),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="The link expires after this many days."),
+) -> None:
+    """Add a reader (own seeded order over the study's cases) and print their link.
+
+    Example:
+
+      usbench study readers add study/ dave --expires-days 30
+    """
+    from usbench.reader_study.builder import add_reader
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    _print(f"{reader}\t{add_reader(study, reader, expires_days)}")
+
+
+@readers_app.command("revoke")
+def study_readers_revoke(
+    study: Path = typer.Argument(..., help="Study folder."),
+    reader: str = typer.Argument(..., help="Reader name."),
+) -> None:
+    """Make a reader's link stop working at once (their answers stay).
+
+    Example:
+
+      usbench study readers revoke study/ dave
+    """
+    from usbench.reader_study.builder import revoke_reader
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    revoke_reader(study, reader)
+    _print(f"{reader}: link revoked")
+
+
+@readers_app.command("reissue")
+def study_readers_reissue(
+    study: Path = typer.Argument(..., help="Study folder."),
+    reader: str = typer.Argument(..., help="Reader name."),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="The new link expires after this many days."),
+) -> None:
+    """Give a reader a new link (the old one stops working; answers and place are kept).
+
+    Example:
+
+      usbench study readers reissue study/ alice
+    """
+    from usbench.reader_study.builder import reissue_reader
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    _print(f"{reader}\t{reissue_reader(study, reader, expires_days)}")
+
+
+@readers_app.command("unlock")
+def study_readers_unlock(
+    study: Path = typer.Argument(..., help="Study folder."),
+    reader: str = typer.Argument(..., help="Reader name."),
+) -> None:
+    """Let a finished reader change answers again (logged; every earlier answer stays in the log).
+
+    Example:
+
+      usbench study readers unlock study/ alice
+    """
+    from usbench.reader_study.builder import unlock_reader
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    unlock_reader(study, reader)
+    _print(f"{reader}: unlocked")
 
 
 @study_app.command("serve")
@@ -582,8 +702,8 @@ def study_progress(
 @study_app.command("analyze")
 def study_analyze(
     study: Path = typer.Argument(..., help="Study folder."),
-    cov: str = typer.Option("delong", "--cov", help="AUC covariance: delong (nested designs), jackknife, unbiased."),
-    partial: bool = typer.Option(False, "--partial", help="Analyse the cases every reader has finished."),
+    cov: str = typer.Option("delong", "--cov", help="AUC covariance: delong (any design), jackknife or unbiased (fully crossed only; refused otherwise)."),
+    partial: bool = typer.Option(False, "--partial", help="Analyse the cases every reader has rated (refused below 3 real and 3 synthetic per generator)."),
     boot: int = typer.Option(2000, "--boot", help="Bootstrap replicates for fool-rate intervals."),
     seed: int = typer.Option(0, "--seed"),
     json_out: bool = typer.Option(False, "--json", help="Print analysis.json instead of the table."),
@@ -633,7 +753,7 @@ def study_mrmc(
 @study_app.command("export")
 def study_export(
     study: Path = typer.Argument(..., help="Study folder."),
-    fmt: str = typer.Option("long", "--format", help="long, mrmcaov (also RJafroc) or imrmc."),
+    fmt: str = typer.Option("long", "--format", help="long (first and final answers), log (every answer), afc, mrmcaov (also RJafroc) or imrmc."),
     out: Path = typer.Option(..., "--out", help="Output file."),
 ) -> None:
     """Export the ratings (long CSV, MRMCaov/RJafroc CSV, iMRMC input).
