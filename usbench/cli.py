@@ -77,7 +77,7 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it; default: none, the built-in defaults)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square images compared (default {DEFAULTS['image_size']})."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help=f"Bootstrap resamples for intervals (default {DEFAULTS['n_bootstrap']}; 0 = none)."),
-    split: Optional[str] = typer.Option(None, "--split", help=f"Reference split: 'seeded' or 'paper' (BUSI's published hold-out) (default {DEFAULTS['split']})."),
+    split: Optional[str] = typer.Option(None, "--split", help=f"Reference split: 'seeded' (leak-free: duplicates and patients on one side), 'paper' (BUSI's published hold-out, leaks reported) or 'paper-dedup' (default {DEFAULTS['split']})."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence (default: ~/.cache/usbench/models/segmenter)."),
     alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity (default: looked up in the caches)."),
@@ -446,11 +446,18 @@ def model_tiny(
 # ============================================================================================
 
 
+def _split_line(sp: dict) -> str:
+    """One line on the split a task used: leak-free, or how many duplicate groups cross it."""
+    removed = f", {len(sp['removed'])} leaking training image(s) removed" if sp.get("removed") else ""
+    state = "leak-free" if sp.get("leak_free") else f"{len(sp.get('leaks', []))} duplicate group(s) cross train/test (a leak)"
+    return f"split {sp['scheme']} (seed {sp['seed']}): {sp['n_train']} train / {sp['n_test']} test, {state}{removed}"
+
+
 @segmenter_app.command("train")
 def segmenter_train(
     data: str = typer.Option(..., "--data", help="Reference set with lesion masks: a dataset folder, an ImageSet, or phantom-busi."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for segmenter.pt and card.json [default: ~/.cache/usbench/models/segmenter]."),
-    split: str = typer.Option("seeded", "--split", help="Train/test split: seeded (stratified, grouped) or paper (BUSI's hold-out)."),
+    split: str = typer.Option("seeded", "--split", help="Train/test split: seeded (stratified; duplicate and patient groups kept on one side), paper (BUSI's hold-out as published) or paper-dedup (its leaking training images removed)."),
     epochs: int = typer.Option(40, "--epochs", help="Training epochs (the best validation epoch is kept)."),
     size: int = typer.Option(256, "--size", help="Image size the U-Net trains and segments at."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the validation hold-out and training."),
@@ -486,6 +493,7 @@ def segmenter_train(
         seg = train_segmenter(imageset, out, config, progress=tick)
     c = seg.card["ceiling"]
     _print(f"segmenter saved to {seg.folder}")
+    _print(_split_line(seg.card["split"]))
     _print(f"validation Dice {seg.card['validation_dice']:.3f} (epoch {seg.card['best_epoch']}/{epochs}); "
            f"ceiling on the test split ({c['n']} images): Dice {c['dice']:.3f}, HD95 {c['hd95']:.1f} px")
     for label, v in c["per_label"].items():
@@ -524,7 +532,7 @@ def utility(
     resnet_weights: Optional[Path] = typer.Option(None, "--resnet-weights", help="torchvision resnet18-f37072fd.pth (ImageNet) (default: none, random init)."),
     size: int = typer.Option(0, "--size", help="Image size (0: 64 for small-cnn, 224 for resnet18)."),
     epochs: int = typer.Option(30, "--epochs", help="Passes over the real training split (every arm gets that many steps)."),
-    split: str = typer.Option("seeded", "--split", help="seeded or paper."),
+    split: str = typer.Option("seeded", "--split", help="seeded (leak-free), paper (as published, leaks reported) or paper-dedup (default: seeded)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for utility.json (default: none, printed only)."),
     as_json: bool = typer.Option(False, "--json", help="Print the leaderboard columns as JSON."),
 ) -> None:
@@ -562,6 +570,7 @@ def utility(
         _print(_json.dumps(cols | {"result_file": str(path) if path else None}))
         return
     s = result["summary"]
+    _print(_split_line(result["split"]))
     _print(f"classifier: {result['model']['description']}; {len(result['seeds'])} seeds; "
            f"test split {result['n_test']} images ({result['n_test_malignant']} malignant)")
     for key, name in (("auc_real", "real"), ("auc_real_synth", "real + synthetic"), ("auc_synth", "synthetic only (TSTR)")):

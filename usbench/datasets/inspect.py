@@ -9,6 +9,7 @@ from PIL import Image
 
 from usbench.datasets.duplicates import duplicate_groups
 from usbench.datasets.splits import split
+from usbench.errors import UsbenchError
 from usbench.imageset import ImageSet
 
 
@@ -40,14 +41,17 @@ def inspect(imageset: ImageSet, seed: int = 0) -> dict[str, Any]:
         },
         "split_leaks": {},
     }
-    schemes = ["seeded"] + (["paper"] if imageset.name == "busi" else [])
+    report["split_removed"] = {}
+    schemes = ["seeded"] + (["paper", "paper-dedup"] if imageset.name == "busi" else [])
     for scheme in schemes:
         try:
-            s = split(imageset, scheme=scheme, seed=seed)
-        except Exception as err:  # a set too small to split is still worth inspecting
+            s = split(imageset, scheme=scheme, seed=seed, groups=groups)
+        except UsbenchError as err:  # a set too small to split is still worth inspecting
             report["split_leaks"][scheme] = f"cannot split: {err}"
             continue
         report["split_leaks"][scheme] = s.leaks
+        if s.removed:
+            report["split_removed"][scheme] = s.removed
     return report
 
 
@@ -72,4 +76,7 @@ def format_report(r: dict[str, Any]) -> str:
             lines.append(f"  split {scheme}: {len(leaks)} duplicate group(s) cross train/test" + (" (a leak)" if leaks else ""))
             for g in leaks[:10]:
                 lines.append("    " + ", ".join(g))
+            removed = r.get("split_removed", {}).get(scheme)
+            if removed:
+                lines.append(f"    {len(removed)} training image(s) removed because they duplicate test images, e.g. {', '.join(removed[:4])}")
     return "\n".join(lines)

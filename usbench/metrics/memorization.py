@@ -3,7 +3,9 @@
 For every generated image: its nearest training image in feature space (Euclidean distance of
 features z-scored with the training set's mean/std) and in pixel space (normalised
 cross-correlation, NCC, of ``pixel_size``-px images). The threshold is calibrated on held-out
-real images (the reference set, which the generator never saw): τ = the ``quantile`` of their
+real images, which the generator never saw: the reference's test split when the runner gives one
+(``ctx.heldout``; the reference itself may contain the training images), else the
+reference set. τ = the ``quantile`` of their
 nearest-training-image distances (for NCC the 1 − quantile of their best correlations). The
 metric is the share of generated images beyond τ — ≈ ``quantile`` when the generator behaves
 like unseen real data, larger when it copies.
@@ -12,13 +14,18 @@ AuthPct (Alaa et al. 2022, as in dgm-eval): a generated image is authentic when 
 from its nearest training image t than t is from its own nearest training neighbour; AuthPct is
 the percentage of authentic generated images.
 
+The held-out images must not duplicate training images (BUSI has near-duplicates): a copy in both
+would calibrate τ on memorization itself. The details say which held-out set was used and how many
+of its images have an exact or near duplicate in the training set (``heldout_duplicates_in_train``;
+0 for the leak-free ``seeded`` and ``paper-dedup`` splits).
+
 The details hold the ``top_pairs`` closest (generated id, train id, NCC similarity) pairs so a
 report can show them side by side.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +35,7 @@ from usbench.generators.base import config_from_dict
 from usbench.metrics.base import MetricContext, MetricResult, require_images
 from usbench.metrics.bootstrap import bootstrap
 from usbench.metrics.common import features_of, make_result, provenance
+from usbench.metrics.frechet import check_features
 from usbench.metrics.prdc import pairwise_distances
 
 
@@ -52,6 +60,20 @@ def ncc_matrix(A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return X / np.where(n > 0, n, 1.0)
 
     return unit(A) @ unit(B).T
+
+
+def heldout_duplicates(heldout, train) -> int:
+    """How many held-out images have an exact or near duplicate among the training images."""
+    from usbench.datasets.duplicates import duplicate_groups
+
+    held_files = {r.file for r in heldout.records}
+    tagged = [replace(r, id=f"train:{r.id}") for r in train.records if r.file not in held_files]
+    tagged += [replace(r, id=f"heldout:{r.id}") for r in heldout.records]
+    found = 0
+    for g in duplicate_groups(train.subset(tagged)):
+        held = [i for i in g.ids if i.startswith("heldout:")]
+        found += len(held) if len(held) < len(g.ids) else 0
+    return found
 
 
 def auth_pct(train: np.ndarray, gen: np.ndarray) -> tuple[float, np.ndarray]:
@@ -100,10 +122,11 @@ class Memorization:
         if ctx.train is None:
             raise ConfigError("memorization needs the training set of the generator", "pass --train FOLDER (or set train in the benchmark)")
         require_images(self.name, len(ctx.generated), self.min_images, "generated")
-        require_images(self.name, len(ctx.reference), self.min_images, "reference (held-out real)")
+        heldout = ctx.heldout if ctx.heldout is not None and len(ctx.heldout) else ctx.reference
+        require_images(self.name, len(heldout), self.min_images, "held-out real")
         require_images(self.name, len(ctx.train), self.min_images, "training")
         gen = features_of(ctx, "generated", self.extractor, self.name)
-        ref = features_of(ctx, "reference", self.extractor, self.name)
+        ref = check_features(ctx.features(heldout, self.extractor), f"{self.extractor} features of {heldout.name}")
         train = features_of(ctx, "train", self.extractor, self.name)
         train_z, gen_z, ref_z = zscore_with(train, gen, ref)
         d_gen, _ = nearest(pairwise_distances(gen_z, train_z))
@@ -113,7 +136,7 @@ class Memorization:
 
         size = c.pixel_size
         pix = {name: np.stack([s.load_image(r, size) for r in s.records]) for name, s in
-               (("gen", ctx.generated), ("ref", ctx.reference), ("train", ctx.train))}
+               (("gen", ctx.generated), ("ref", heldout), ("train", ctx.train))}
         ncc_gen_all = ncc_matrix(pix["gen"], pix["train"])
         ncc_gen, ncc_idx = nearest(ncc_gen_all, largest=True)
         ncc_ref, _ = nearest(ncc_matrix(pix["ref"], pix["train"]), largest=True)
@@ -129,7 +152,9 @@ class Memorization:
             return lo, hi
 
         common = {"quantile": c.quantile, "expected_if_not_copying": c.quantile, "closest_pairs": pairs,
-                  "n_train": len(ctx.train), "interval": "bootstrap over generated images, threshold fixed"}
+                  "n_train": len(ctx.train), "interval": "bootstrap over generated images, threshold fixed",
+                  "heldout": heldout.name, "n_heldout": len(heldout),
+                  "heldout_duplicates_in_train": heldout_duplicates(heldout, ctx.train)}
         prov = provenance(ctx, self.extractor)
         lo, hi = ci(authentic)
         return [

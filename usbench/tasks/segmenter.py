@@ -256,24 +256,35 @@ class Segmenter:
 # training
 
 
-def _validation_split(records: Sequence, fraction: float, seed: int) -> np.ndarray:
-    """Bool array marking the validation images: about ``fraction`` of each label (at least one
-    image when a label has two or more), whole patient groups at a time so no patient is on both sides."""
+def _validation_split(train: ImageSet, fraction: float, seed: int) -> np.ndarray:
+    """Bool array marking the validation images of the training split: about ``fraction`` of each
+    label (at least one image when a label has two or more units), whole units at a time — a
+    patient group joined with every duplicate group (``usbench.datasets.splits.units``) — so the
+    best epoch is not chosen on copies of training images. A unit filed under two labels goes
+    with its majority label."""
+    from collections import Counter
+
+    from usbench.datasets.duplicates import duplicate_groups
+    from usbench.datasets.splits import units
+
     rng = np.random.default_rng(seed + 7919)
+    records = train.records
+    index = {r.id: i for i, r in enumerate(records)}
+    label_of = {r.id: r.label for r in records}
+    group_of = {r.id: r.group or r.id for r in records}
     val = np.zeros(len(records), dtype=bool)
-    for label in sorted({r.label for r in records}):
-        groups: dict[str, list[int]] = {}
-        for i, r in enumerate(records):
-            if r.label == label:
-                groups.setdefault(r.group or r.id, []).append(i)
-        if len(groups) < 2:
+    all_units = units(train, duplicate_groups(train))
+    majority = [min(Counter(label_of[i] for i in u).items(), key=lambda kv: (-kv[1], kv[0]))[0] for u in all_units]
+    for label in sorted(set(label_of.values())):
+        named = {min(group_of[i] for i in u): u for u, l in zip(all_units, majority) if l == label}
+        if len(named) < 2:
             continue
-        target = max(1, round(fraction * sum(len(g) for g in groups.values())))
-        names = sorted(groups)
+        target = max(1, round(fraction * sum(len(u) for u in named.values())))
+        names = sorted(named)
         taken = 0
         for j in rng.permutation(len(names)):
-            val[groups[names[j]]] = True
-            taken += len(groups[names[j]])
+            val[[index[i] for i in named[names[j]]]] = True
+            taken += len(named[names[j]])
             if taken >= target:
                 break
     return val
@@ -351,7 +362,7 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
     if dropped:
         data = data.subset(usable)  # a benign/malignant image without a mask says nothing about where its lesion is
     sp = split_set(data, scheme=config.split, test_fraction=config.test_fraction, seed=config.seed)
-    val_mask = _validation_split(sp.train.records, config.val_fraction, config.seed)
+    val_mask = _validation_split(sp.train, config.val_fraction, config.seed)
     if val_mask.sum() < 1 or (~val_mask).sum() < 2:
         raise NotEnoughImagesError(f"{data.name} is too small to hold out a validation part ({len(sp.train)} training images)",
                                    "use a larger reference set")
@@ -405,9 +416,8 @@ def train_segmenter(data: ImageSet, out: str | Path | None = None, config: Segme
         "kind": "usbench lesion segmenter (MONAI 2-D U-Net)",
         "data": {"name": data.name, "content_hash": data.content_hash(), "n_images": len(data),
                  "counts": data.counts(), "left_out_without_mask": dropped},
-        "split": {"scheme": sp.scheme, "seed": sp.seed, "test_fraction": config.test_fraction,
-                  "n_train": int((~val_mask).sum()), "n_val": int(val_mask.sum()), "n_test": len(sp.test),
-                  "leaks": len(sp.leaks)},
+        "split": {**sp.describe(config.test_fraction), "n_train": int((~val_mask).sum()), "n_val": int(val_mask.sum()),
+                  "validation": "whole patient and duplicate groups of the training split"},
         "labels": data.labels,
         "image_size": config.image_size,
         "epochs": config.epochs,
