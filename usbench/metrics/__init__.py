@@ -11,6 +11,7 @@ __all__ = ["DEFAULTS", "EXTRACTORS", "METRICS", "Metric", "MetricContext", "Metr
 # === metrics suite (issue 4)
 EXTRACTORS.add_builtin("inception", "usbench.metrics.extractors:InceptionExtractor")
 EXTRACTORS.add_builtin("radiomics", "usbench.metrics.radiomics:RadiomicsExtractor")
+EXTRACTORS.add_builtin("frd-v1", "usbench.metrics.frd_features:FrdV1Extractor")
 EXTRACTORS.add_builtin("dinov2", "usbench.metrics.extractors:Dinov2Extractor")
 EXTRACTORS.add_builtin("torch-module", "usbench.metrics.extractors:TorchModuleExtractor")
 METRICS.add_builtin("fid", "usbench.metrics.distribution:FID")
