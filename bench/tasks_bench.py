@@ -24,7 +24,7 @@ def toy_or_phantom(out: Path, n: int, size: int, seed: int):
 
         from usbench.datasets import load
 
-        return load("phantom-busi", size=size, seed=seed).take(n, seed=seed), "phantom-busi"
+        return load("phantom-busi", image_size=size, seed=seed).take(n, seed=seed), "phantom-busi"
     except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
         from _tasks_fixtures import make_toy_set

@@ -11,7 +11,7 @@ import pytest
 from _metrics_fixtures import make_images, write_set
 from _metrics_inception_weights import make_random_inception_weights
 from usbench.errors import InputError, WeightsError
-from usbench.metrics import EXTRACTORS, METRICS, MetricContext
+from usbench.metrics import EXTRACTORS
 from usbench.metrics.extractors import INCEPTION_WEIGHTS, InceptionExtractor
 from usbench.metrics.features import FeatureStore
 
@@ -35,11 +35,14 @@ def test_inception_fid_equals_torch_fidelity_on_folders(weights, folders, tmp_pa
     import torch_fidelity
 
     monkeypatch.setenv("USBENCH_OFFLINE", "1")
+    import usbench
+
     gen, ref = folders
-    store = FeatureStore(tmp_path / "cache", image_size=64, options={"inception": {"weights": str(weights)}})
-    ctx = MetricContext(generated=gen, reference=ref, features=store, n_bootstrap=20, seed=0, image_size=64)
-    result = METRICS.get("fid").from_config({}).compute(ctx)
-    feats = store(gen, "inception")
+    res = usbench.evaluate(str(gen.root), str(ref.root), metrics=["fid"], inception_weights=weights, image_size=64,
+                           n_bootstrap=20, seed=0, cache=tmp_path / "cache")
+    result = res.entry("fid")
+    assert res.value("fid") == result.value and tuple(res.interval("fid"))[:2] == (result.ci_low, result.ci_high)
+    feats = FeatureStore(None, image_size=64, options={"inception": {"weights": str(weights)}})(gen, "inception")
     assert feats.std(axis=0).mean() > 1e-3  # the random network gives informative features
     ref_value = torch_fidelity.calculate_metrics(input1=str(gen.root), input2=str(ref.root), fid=True, cuda=False,
                                                  cache=False, verbose=False, save_cpu_ram=True,

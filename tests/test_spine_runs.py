@@ -14,7 +14,8 @@ from _spine_fixtures import make_busi
 from usbench.config import RunConfig
 from usbench.metrics import METRICS
 from usbench.registry import Registry
-from usbench.runs import make_requests, run_benchmark
+from usbench.generators.plan import make_requests
+from usbench.runs import run_benchmark
 
 def test_entry_point_plugin_is_found(plugin):
     fresh = Registry("generator", "usbench.generators")
@@ -26,12 +27,12 @@ def test_entry_point_plugin_is_found(plugin):
 
 def test_requests_follow_reference_proportions_and_seeds(tmp_path):
     ref = __import__("usbench.datasets", fromlist=["load"]).load(make_busi(tmp_path / "b", duplicate=False))
-    reqs = make_requests(ref, 42, seed=2, size=32)
+    reqs = make_requests(ref, 42, seed=2, image_size=32)
     labels = [r.label for r in reqs]
     assert (labels.count("normal"), labels.count("benign"), labels.count("malignant")) == (10, 20, 12)
     assert len({r.seed for r in reqs}) == 42 and len({r.id for r in reqs}) == 42
-    assert reqs == make_requests(ref, 42, seed=2, size=32)  # same seed, same requests
-    cond = make_requests(ref, 6, seed=0, size=32, conditioning=ref)
+    assert reqs == make_requests(ref, 42, seed=2, image_size=32)  # same seed, same requests
+    cond = make_requests(ref, 6, seed=0, image_size=32, conditioning=ref)
     assert all((r.mask is None) == (r.label == "normal") for r in cond)
 
 
@@ -53,11 +54,11 @@ def test_run_writes_leaderboard_and_reuses_cache(plugin, tmp_path, monkeypatch):
     assert header[6:9] == ["toy_mean_gap", "toy_mean_gap_ci_low", "toy_mean_gap_ci_high"]
     r = rows[0]
     assert float(r["toy_mean_gap_ci_low"]) <= float(r["toy_mean_gap"]) <= float(r["toy_mean_gap_ci_high"])
-    assert r["n_generated"] == "12" and r["reference_hash"] == bench.reference.content_hash()
+    assert r["n_generated"] == "12" and r["reference_hash"] == bench.reference_hash == bench.reference_set.content_hash()
     assert r["torch_version"] and r["created"] and r["seed"] == "0"
     # the value is what the definition says, recomputed here independently from the files
     gen = np.mean([np.asarray(__import__("PIL.Image", fromlist=["x"]).open(p)).mean() for p in (out / "runs" / r["run_id"] / "images").glob("*.png")])
-    ref_means = [bench.reference.load_image(x, 32).mean() for x in bench.reference]
+    ref_means = [bench.reference_set.load_image(x, 32).mean() for x in bench.reference_set]
     assert float(r["toy_mean_gap"]) == pytest.approx(abs(gen - np.mean(ref_means)), rel=1e-5)
     n_calls = len(calls.read_text().splitlines())
     assert n_calls == 4

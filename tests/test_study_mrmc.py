@@ -1,17 +1,17 @@
 """MRMC statistics against the published Van Dyke results (Iowa OR-DBM MRMC 2.51, RJafroc, MRMCaov)
 and independent computations (statsmodels ANOVA for DBM mean squares, sklearn for AUCs)."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from _shared_data import shared_data_dir
 from usbench.reader_study import mrmc as M
 
-DATA = Path("/work/shared/data/mrmc")
-pytestmark = pytest.mark.skipif(not (DATA / "vandyke.csv").is_file(), reason="published MRMC data not found")
+DATA = shared_data_dir() / "mrmc"
+pytestmark = pytest.mark.skipif(not (DATA / "vandyke.csv").is_file(),
+                                reason=f"published MRMC data not found in {DATA} (set USBENCH_TEST_DATA)")
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ def _masks_and_labels(counts, seed):
 
 def _ctx(generated, seg_dir, **kw):
     return MetricContext(generated=generated, reference=generated, seed=0, n_bootstrap=2000, image_size=SIZE,
-                         options={"segmenter": str(seg_dir)}, **kw)
+                         segmenter=str(seg_dir), **kw)
 
 
 def _by_name(results):

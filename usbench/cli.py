@@ -64,6 +64,7 @@ def run(
     split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' or 'paper' (BUSI's published hold-out)."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
+    alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
     utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -83,36 +84,28 @@ def run(
 
       usbench run --config benchmark.toml --out results/
     """
-    from usbench.config import load_config
-    from usbench.runs import run_benchmark
+    import usbench
 
-    cfg = load_config(config)
-    cfg = cfg.with_overrides(
-        generators=list(generator), reference=reference, metrics=list(metrics), n=n, seed=seed,
-        out=str(out) if out else None, image_size=image_size, n_bootstrap=n_bootstrap, split=split,
-        utility=True if utility else None,
-    )
-    if inception_weights:
-        cfg.extractor.setdefault("inception", {})["weights"] = str(inception_weights)
-    if segmenter:
-        for m in ("mask-adherence", "lesion-presence"):
-            cfg.metric.setdefault(m, {})["segmenter"] = str(segmenter)
-    bench = run_benchmark(cfg, progress=not quiet, log=_log, studies=list(study))
-    if bench.main_process:
+    result = usbench.run(config, generators=generator, reference=reference, metrics=metrics, n=n, seed=seed, out=out,
+                         image_size=image_size, n_bootstrap=n_bootstrap, split=split, inception_weights=inception_weights,
+                         segmenter=segmenter, alexnet_weights=alexnet_weights, utility=True if utility else None,
+                         studies=study, progress=not quiet, log=_log)
+    if result.main_process:
         from usbench import leaderboard
 
-        _print(leaderboard.to_markdown(bench.rows))
-        _print(f"wrote {bench.out / 'leaderboard.csv'} and {bench.out / 'report.html'}")
+        _print(leaderboard.to_markdown(result.rows))
+        _print(f"wrote {result.leaderboard_csv} and {result.report_html}")
 
 
 @app.command()
 def generate(
     generator: str = typer.Option(..., "--generator", "-g", help="Generator name (see usbench doctor)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output ImageSet folder (created; must not hold another set)."),
-    n: int = typer.Option(100, "--n", help="Number of images."),
-    seed: int = typer.Option(0, "--seed", help="Seed; image i uses seed*1000003+i."),
-    labels_from: str = typer.Option("phantom-busi", "--labels-from", help="Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow."),
-    image_size: int = typer.Option(256, "--image-size", help="Side of the square output images."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of images (default 100)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default 0); image i uses seed*1000003+i."),
+    labels_from: Optional[str] = typer.Option(None, "--labels-from", help="Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow (default phantom-busi)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split whose test part gives the conditioning masks: 'seeded' (default) or 'paper'."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Side of the square output images (default 256)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML with a [generator.NAME] table."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -128,12 +121,10 @@ def generate(
 
       accelerate launch -m usbench generate -g sd-busi --n 1000 --out sd1000/
     """
-    from usbench.config import load_config
-    from usbench.pipeline import generate_set
+    import usbench
 
-    cfg = load_config(config)
-    images = generate_set(generator, out, n=n, seed=seed, labels_from=labels_from, image_size=image_size,
-                          generator_config=cfg.generator.get(generator, {}), progress=not quiet)
+    images = usbench.generate(generator, n, out, config=config, seed=seed, masks_from=labels_from, split=split,
+                              image_size=image_size, progress=not quiet)
     if images is not None:
         _print(f"wrote {len(images)} images to {out}")
 
@@ -144,11 +135,13 @@ def evaluate(
     reference: str = typer.Option(..., "--reference", help="Real images: a dataset folder or 'phantom-busi'."),
     train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization."),
     metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric (repeatable). Default: all that can run."),
-    seed: int = typer.Option(0, "--seed"),
-    image_size: int = typer.Option(256, "--image-size"),
-    n_bootstrap: int = typer.Option(1000, "--bootstrap"),
-    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights"),
-    segmenter: Optional[Path] = typer.Option(None, "--segmenter"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (default 0)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Side of the square images compared (default 256)."),
+    n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (default 1000; 0 = none)."),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
+    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
+    alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration ([metric.*], [extractor.*]; flags override it)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default: ~/.cache/usbench/features)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -161,21 +154,12 @@ def evaluate(
 
       usbench evaluate --generated samples/ --reference real/ --train train/ --metrics memorization --json
     """
-    import json as _json
+    import usbench
 
-    from usbench.pipeline import evaluate_sets
-
-    extractor = {"inception": {"weights": str(inception_weights)}} if inception_weights else {}
-    metric_cfg = {m: {"segmenter": str(segmenter)} for m in ("mask-adherence", "lesion-presence")} if segmenter else {}
-    results = evaluate_sets(generated, reference, train=train, metrics=list(metrics), seed=seed, image_size=image_size,
-                            n_bootstrap=n_bootstrap, extractor=extractor, metric_config=metric_cfg, cache=cache,
-                            progress=not quiet, log=_log)
-    if as_json:
-        _print(_json.dumps(results, indent=2))
-    else:
-        from usbench.pipeline import format_results
-
-        _print(format_results(results))
+    result = usbench.evaluate(generated, reference, metrics=metrics, train=train, inception_weights=inception_weights,
+                              image_size=image_size, n_bootstrap=n_bootstrap, seed=seed, cache=cache, segmenter=segmenter,
+                              alexnet_weights=alexnet_weights, config=config, progress=not quiet, log=_log)
+    _print(result.to_json() if as_json else result.summary())
 
 
 @app.command("leaderboard")
@@ -192,18 +176,10 @@ def leaderboard_cmd(
 
       usbench leaderboard results-a/ results-b/runs/sd-busi-1a2b3c4d5e --study study/ --out all.csv
     """
+    import usbench
     from usbench import leaderboard
-    from usbench.pipeline import reader_columns
 
-    if out.exists() and out.is_dir():
-        from usbench.errors import OutputError
-
-        raise OutputError(f"{out} is a folder", "give a file name such as leaderboard.csv")
-    rows = leaderboard.rows_from_runs(dirs, reader_columns=reader_columns(study))
-    from usbench.imageset import ensure_writable_dir
-
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
-    leaderboard.write_all(rows, out)
+    rows = usbench.write_leaderboard(dirs, out, studies=study)
     _print(leaderboard.to_markdown(rows))
     _print(f"wrote {out} ({len(rows)} rows)")
 
@@ -212,7 +188,7 @@ def leaderboard_cmd(
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder (BUSI, BUS-BRA, UDIAT, ImageSet or a folder of images)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split whose leaks are checked."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split whose leaks are checked (default 0)."),
 ) -> None:
     """Counts per label, masks per image, sizes, exact and near duplicates, and split leaks.
 
@@ -227,7 +203,9 @@ def data_inspect(
     from usbench.datasets import load
     from usbench.datasets.inspect import format_report, inspect
 
-    report = inspect(load(path), seed=seed)
+    from usbench.config import DEFAULTS
+
+    report = inspect(load(path), seed=DEFAULTS["seed"] if seed is None else seed)
     _print(_json.dumps(report, indent=2) if as_json else format_report(report))
 
 
@@ -241,7 +219,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
     """
     import json as _json
 
-    from usbench.pipeline import doctor_report, format_doctor
+    from usbench.doctor import doctor_report, format_doctor
 
     report = doctor_report()
     _print(_json.dumps(report, indent=2) if as_json else format_doctor(report))

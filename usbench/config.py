@@ -12,12 +12,14 @@ A config file looks like this (every key optional)::
     n_bootstrap = 1000
     split = "seeded"                       # or "paper" (BUSI's published hold-out)
     compare_to = "all"                     # distribution metrics against the whole reference, or "test"
+    inception_weights = "~/weights/weights-inception-2015-12-05-6726825d.pth"   # = [extractor.inception] weights
+    segmenter = "~/models/seg-busi"        # for mask-adherence and lesion-presence
+    alexnet_weights = "~/weights/alexnet-owt-7be5be79.pth"                      # for lpips-diversity
+    utility = false                        # also the downstream classification experiment
 
     [generator.sd-busi]                    # passed to the backend's from_config
     model = "~/models/sd-busi"
     steps = 50
-
-    utility = false                        # also the downstream classification experiment
 
     [metric.kid]                           # passed to the metric's from_config
     extractor = "radiomics"
@@ -25,7 +27,9 @@ A config file looks like this (every key optional)::
     [extractor.inception]                  # options of a feature extractor
     weights = "~/weights/weights-inception-2015-12-05-6726825d.pth"
 
-Command-line flags override the file. Unknown keys and wrong types are refused in one line.
+Command-line flags override the file (:func:`from_flags` is the one place flags become a config;
+every command-line option defaults to None and falls back to :data:`DEFAULTS`). Unknown keys and
+wrong types are refused in one line.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from usbench.errors import ConfigError, InputError
-from usbench.generators.base import config_from_dict
+from usbench.common import config_from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,6 +63,11 @@ DEFAULTS: dict[str, Any] = {
     "train": "",  # a separate training set for memorization; default: the reference's train split
     "batch_size": 8,
     "utility": False,  # also run the downstream classification experiment (usbench utility) per generator
+    "inception_weights": "",  # a weights file for the Inception extractor; default: found in the caches
+    "segmenter": "",  # a segmenter folder (usbench segmenter train); default: ~/.cache/usbench/models/segmenter
+    "alexnet_weights": "",  # torchvision's AlexNet file for lpips-diversity; default: found in the caches
+    "n_generate": 100,  # images of `usbench generate` / usbench.generate when no n is given
+    "labels_from": "phantom-busi",  # the dataset `usbench generate` follows (labels, conditioning masks)
 }
 
 
@@ -78,6 +87,9 @@ class RunConfig:
     train: str = DEFAULTS["train"]
     batch_size: int = DEFAULTS["batch_size"]
     utility: bool = DEFAULTS["utility"]
+    inception_weights: str = DEFAULTS["inception_weights"]
+    segmenter: str = DEFAULTS["segmenter"]
+    alexnet_weights: str = DEFAULTS["alexnet_weights"]
     generator: dict = field(default_factory=dict)  # name -> backend config
     metric: dict = field(default_factory=dict)  # name -> metric config
     extractor: dict = field(default_factory=dict)  # name -> extractor options
@@ -98,11 +110,39 @@ class RunConfig:
         if not 0 < self.test_fraction < 1:
             raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}", "e.g. 0.2")
 
+    def extractor_options(self) -> dict[str, dict[str, Any]]:
+        """``[extractor.*]`` options, with ``inception_weights`` as the Inception extractor's ``weights``."""
+        options = {name: dict(opts) for name, opts in self.extractor.items()}
+        if self.inception_weights:
+            options.setdefault("inception", {})["weights"] = str(self.inception_weights)
+        return options
+
     def with_overrides(self, **overrides: Any) -> "RunConfig":
         """A copy with the non-None overrides applied (flags win over the file)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update({k: v for k, v in overrides.items() if v is not None and v != []})
         return RunConfig(**values)
+
+
+def from_flags(config: "str | Path | RunConfig | None" = None, **flags: Any) -> RunConfig:
+    """The run configuration of a command or API call: the TOML file (or a RunConfig, or the
+    defaults), with every flag that is not None applied. Flags are RunConfig fields; paths become
+    strings, ``generators``/``metrics`` lists (empty = keep the file's)."""
+    base = config if isinstance(config, RunConfig) else load_config(config)
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(flags) - known)
+    if unknown:
+        raise TypeError(f"unknown run option(s) {', '.join(unknown)}")  # a programming error, not a user's
+    clean: dict[str, Any] = {}
+    for key, value in flags.items():
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, (tuple, list)):
+            value = [str(v) for v in value]
+        elif isinstance(value, str) and key in ("generators", "metrics"):
+            value = [value]
+        clean[key] = value
+    return base.with_overrides(**clean)
 
 
 _TOP_TABLES = {"run", "generator", "metric", "extractor", "utility"}

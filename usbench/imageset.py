@@ -268,10 +268,6 @@ class ImageSet:
             mask = mask | read_mask(extra, shape)
         return resize_mask(mask, size)
 
-    def iter_images(self, size=None) -> Iterator[tuple[ImageRecord, np.ndarray]]:
-        for rec in self.records:
-            yield rec, self.load_image(rec, size)
-
     def validate(self, progress: bool = False) -> None:
         """Decode every image and mask once; raises :class:`InputError` on the first bad one."""
         for rec in self.records:

@@ -20,8 +20,10 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
+from usbench.common import SUBSET_ALL, label_rank
 from usbench.errors import InputError
 from usbench.imageset import atomic_write_text
+from usbench.results import RunResult
 
 ID_COLUMNS = ["run_id", "generator", "subset", "reference", "n_generated", "n_reference"]
 METRIC_ORDER = [
@@ -35,59 +37,56 @@ PROVENANCE_COLUMNS = [
     "generated_hash", "reference_hash", "split", "usbench_version", "torch_version", "torch_fidelity_version",
     "diffusers_version", "numpy_version", "created",
 ]
-SUBSET_ORDER = {"all": 0, "normal": 1, "benign": 2, "malignant": 3}
-
-
-def _norm(name: str) -> str:
-    return name.replace("-", "_").replace("@", "_")
 
 
 def rows_from_run(run_dir: Path) -> list[dict[str, Any]]:
     """Rows of one run directory (``run.json`` + ``metrics.json``), one per subset."""
-    run_dir = Path(run_dir)
-    info_path, metrics_path = run_dir / "run.json", run_dir / "metrics.json"
-    if not info_path.is_file():
-        raise InputError(f"{run_dir} is not a usbench run (no run.json)", "point to <out>/runs/<run_id> or to <out>")
-    info = json.loads(info_path.read_text())
-    store = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"entries": {}}
-    prov = store.get("provenance", {})
+    return rows_from_result(RunResult.read(run_dir))
+
+
+def rows_from_result(run: RunResult) -> list[dict[str, Any]]:
+    """Rows of one run, one per subset it has values or skips on."""
+    info, ev = run.info, run.evaluation
+    prov = ev.provenance
     by_subset: dict[str, dict[str, Any]] = {}
     skipped: dict[str, list[str]] = {}
-    for entry in store["entries"].values():
-        subset = entry["subset"]
-        row = by_subset.setdefault(subset, {})
-        if "skipped" in entry:
-            skipped.setdefault(subset, []).append(f"{entry['metric']}: {entry['skipped']}")
-            continue
-        for r in entry["results"]:
-            col = _norm(r.get("column") or r["name"])
-            row[col] = r["value"]
-            row[f"{col}_ci_low"] = r["ci_low"]
-            row[f"{col}_ci_high"] = r["ci_high"]
-            row["n_generated"] = max(row.get("n_generated", 0), r.get("n_generated", 0))
-            row["n_reference"] = max(row.get("n_reference", 0), r.get("n_reference", 0))
-            row.setdefault("ci_level", r.get("ci_level"))
-    extra = _extra_columns(run_dir, info)
-    versions = info.get("versions", {})
+    for s in ev.skipped:
+        by_subset.setdefault(s.subset, {})
+        skipped.setdefault(s.subset, []).append(f"{s.metric}: {s.reason}")
+    for e in ev.entries:
+        row = by_subset.setdefault(e.subset, {})
+        col = e.column
+        row[col] = _value(e.value)
+        row[f"{col}_ci_low"] = _value(e.ci_low)
+        row[f"{col}_ci_high"] = _value(e.ci_high)
+        row["n_generated"] = max(row.get("n_generated", 0), e.n_generated)
+        row["n_reference"] = max(row.get("n_reference", 0), e.n_reference)
+        row.setdefault("ci_level", e.ci_level)
+    extra = _extra_columns(run.dir)
+    versions = info.versions
     rows = []
-    for subset, values in by_subset.items():
+    for subset, values in sorted(by_subset.items(), key=lambda kv: label_rank(kv[0])):
         rows.append({
-            "run_id": info["run_id"], "generator": info["generator"], "subset": subset,
-            "reference": info.get("reference", ""), **values, **(extra if subset == "all" else {}),
+            "run_id": info.run_id, "generator": info.generator, "subset": subset,
+            "reference": info.reference, **values, **(extra if subset == SUBSET_ALL else {}),
             "skipped": "; ".join(sorted(skipped.get(subset, []))),
-            "seed": info.get("seed"), "image_size": info.get("image_size"), "n_bootstrap": store.get("n_bootstrap", ""),
+            "seed": info.seed, "image_size": info.image_size, "n_bootstrap": ev.n_bootstrap,
             "resize_protocol": prov.get("resize_protocol", ""),
             "extractors_sha256": ";".join(f"{k}={v}" for k, v in sorted(prov.get("extractors_sha256", {}).items())),
-            "generator_fingerprint": info.get("generator_fingerprint", ""), "generated_hash": store.get("generated_hash", ""),
-            "reference_hash": info.get("reference_hash", ""), "split": info.get("split", ""),
+            "generator_fingerprint": info.generator_fingerprint, "generated_hash": ev.generated_hash,
+            "reference_hash": info.reference_hash, "split": info.split,
             "usbench_version": versions.get("usbench", ""), "torch_version": versions.get("torch", ""),
             "torch_fidelity_version": versions.get("torch-fidelity", ""), "diffusers_version": versions.get("diffusers", ""),
-            "numpy_version": versions.get("numpy", ""), "created": info.get("created", ""),
+            "numpy_version": versions.get("numpy", ""), "created": info.created,
         })
     return rows
 
 
-def _extra_columns(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+def _value(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def _extra_columns(run_dir: Path) -> dict[str, Any]:
     """Task columns that other commands left beside the run (``utility.json`` of ``usbench utility``)."""
     p = run_dir / "utility.json"
     if not p.is_file():
@@ -123,7 +122,7 @@ def rows_from_runs(runs: Path | Iterable[Path], reference_hash: str | None = Non
             if reader_columns and row["subset"] == "all" and row["run_id"] in reader_columns:
                 row.update(reader_columns[row["run_id"]])
             rows.append(row)
-    rows.sort(key=lambda r: (r["generator"], r["run_id"], SUBSET_ORDER.get(r["subset"], 9), r["subset"]))
+    rows.sort(key=lambda r: (r["generator"], r["run_id"], label_rank(r["subset"]), r["subset"]))
     return rows
 
 
@@ -198,3 +197,17 @@ def write_all(rows: list[dict[str, Any]], csv_path: Path) -> None:
     atomic_write_text(csv_path.with_suffix(".md"), to_markdown(rows))
     atomic_write_text(csv_path.with_suffix(".html"), "<!doctype html><meta charset=utf-8><title>usbench leaderboard</title>"
                       + to_html(rows))
+
+
+def reader_columns(studies: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """Reader-study columns by run id, from the studies' analysis (empty without studies)."""
+    out: dict[str, dict[str, Any]] = {}
+    studies = list(studies or [])
+    if not studies:
+        return out
+    from usbench.reader_study.analysis import leaderboard_columns
+
+    for study in studies:
+        for run_id, cols in leaderboard_columns(Path(study)).items():
+            out.setdefault(run_id, {}).update(cols)
+    return out

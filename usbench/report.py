@@ -15,6 +15,7 @@ import numpy as np
 
 from usbench import leaderboard
 from usbench.imageset import ImageSet, atomic_write_text
+from usbench.results import BenchmarkResult, RunResult
 
 
 def sample_grid(images: ImageSet, path: Path, per_label: int = 6, size: int = 128, seed: int = 0) -> Path:
@@ -64,24 +65,23 @@ def metric_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | N
     return path
 
 
-def closest_pairs_figure(run: Any, train: ImageSet, path: Path, k: int = 4, size: int = 96) -> Path | None:
+def closest_pairs_figure(run: RunResult, train: ImageSet, path: Path, k: int = 4, size: int = 96) -> Path | None:
     """The ``k`` generated images closest to a training image (memorization), each beside its neighbour."""
     from PIL import Image
 
     pairs = []
-    for entry in getattr(run, "metrics", {}).values():
-        if entry.get("metric") == "memorization" and entry.get("subset") == "all":
-            for r in entry.get("results", []):
-                if r["name"] == "memorization-ncc":
-                    pairs = r["details"].get("closest_pairs", [])
+    for e in run.evaluation.entries:
+        if e.metric == "memorization" and e.subset == "all" and e.name == "memorization-ncc":
+            pairs = e.details.get("closest_pairs", [])
     if not pairs or train is None:
         return None
-    gen_by_id = {r.id: r for r in run.images.records}
+    images = run.images
+    gen_by_id = {r.id: r for r in images.records}
     train_by_id = {r.id: r for r in train.records}
     tiles = []
     for gid, tid, _sim in pairs[:k]:
         if gid in gen_by_id and tid in train_by_id:
-            g = run.images.load_image(gen_by_id[gid], size)
+            g = images.load_image(gen_by_id[gid], size)
             t = train.load_image(train_by_id[tid], size)
             tiles.append(np.concatenate([np.pad(g, 2, constant_values=255), np.pad(t, 2, constant_values=255)], axis=1))
     if not tiles:
@@ -112,15 +112,17 @@ def human_section(rows: list[dict[str, Any]], fig_dir: Path) -> list[str]:
     return parts
 
 
-def write_report(bench: Any, rows: list[dict[str, Any]], out: Path) -> Path:
-    out = Path(out)
+def write_report(result: BenchmarkResult, out: Path | None = None) -> Path:
+    """``report.html`` of a benchmark (into ``result.out`` unless ``out`` is given), with its figures."""
+    out = Path(out if out is not None else result.out)
+    rows = result.rows
     fig_dir = out / "figures"
     parts = ["<!doctype html><meta charset=utf-8><title>usbench report</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;font-size:13px}"
              "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
-             f"<h1>usbench benchmark</h1><p>Reference: {html.escape(str(bench.config.reference))} "
-             f"({len(bench.compare)} images, sha256 {bench.reference.content_hash()[:12]}…); "
-             f"{bench.config.n} images per generator at {bench.config.image_size} px; seed {bench.config.seed}.</p>",
+             f"<h1>usbench benchmark</h1><p>Reference: {html.escape(str(result.reference))} "
+             f"({result.n_reference} images, sha256 {result.reference_hash[:12]}…); "
+             f"{result.n} images per generator at {result.image_size} px; seed {result.seed}.</p>",
              "<h2>Leaderboard</h2>", leaderboard.to_html(rows)]
     parts.append("<h2>Metrics with 95% intervals</h2>")
     for col in leaderboard.summary_columns(rows):
@@ -129,17 +131,19 @@ def write_report(bench: Any, rows: list[dict[str, Any]], out: Path) -> Path:
         p = metric_plot(rows, col, fig_dir / f"metric_{col}.png")
         if p:
             parts.append(f'<img src="figures/{p.name}" alt="{html.escape(col)}" style="max-width:45%">')
-    parts.append("<h2>Samples</h2><h3>reference</h3>")
-    sample_grid(bench.compare, fig_dir / "samples_reference.png", seed=bench.config.seed)
-    parts.append('<img src="figures/samples_reference.png" alt="reference samples">')
-    for run in getattr(bench, "runs", []):
+    parts.append("<h2>Samples</h2>")
+    if result.reference_set is not None:
+        parts.append("<h3>reference</h3>")
+        sample_grid(result.reference_set, fig_dir / "samples_reference.png", seed=result.seed)
+        parts.append('<img src="figures/samples_reference.png" alt="reference samples">')
+    for run in result.runs:
         name = f"samples_{run.run_id}.png"
-        sample_grid(run.images, fig_dir / name, seed=bench.config.seed)
+        sample_grid(run.images, fig_dir / name, seed=result.seed)
         parts.append(f"<h3>{html.escape(run.generator)} <small>({html.escape(run.run_id)})</small></h3>"
                      f'<img src="figures/{name}" alt="{html.escape(run.generator)} samples">')
     parts.extend(human_section(rows, fig_dir))
-    for run in getattr(bench, "runs", []):
-        p = closest_pairs_figure(run, bench.train, fig_dir / f"closest_{run.run_id}.png")
+    for run in result.runs:
+        p = closest_pairs_figure(run, result.train_set, fig_dir / f"closest_{run.run_id}.png")
         if p:
             parts.append(f"<h3>Closest to a training image: {html.escape(run.generator)}</h3><p>Generated (left) "
                          f"and its nearest training image by pixel NCC (right).</p><img src=\"figures/{p.name}\">")

@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from usbench.errors import ConfigError, OutputError, UnknownNameError
-from usbench.generators.base import fingerprint_of
+from usbench.common import ProgressBar, fingerprint_of
 from usbench.imageset import MANIFEST, ImageSet, ImageSetWriter, atomic_write_bytes
 from usbench.phantom.lesions import LABELS
 from usbench.phantom.params import SIMULATOR_VERSION, SimParams, check_size
@@ -77,19 +75,6 @@ def _plan(counts: dict[str, int], seed: int) -> list[tuple[str, int, int]]:
     return [(label, i, image_seed(seed, label, i)) for label in LABELS for i in range(1, counts[label] + 1)]
 
 
-@contextmanager
-def _progress(total: int, enabled: bool, description: str) -> Iterator:
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)
-
-
 def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | None = None,
                       progress: bool = False) -> ImageSet:
     """The ``phantom-busi`` reference set (built into the cache on first use, then read)."""
@@ -104,7 +89,7 @@ def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | N
     try:
         params = reference_params()
         plan = _plan(counts, seed)
-        with _progress(len(plan), progress, f"building {NAME} ({size}px)") as tick:
+        with ProgressBar(len(plan), f"building {NAME} ({size}px)", progress) as tick:
             writer = ImageSetWriter(tmp, source=NAME)
             for label, index, image_seed_ in plan:
                 image, mask = simulate(label, image_seed_, size, params=params)
@@ -162,7 +147,7 @@ def make_phantom_dataset(out: Path, n: int, seed: int, size: int = 256, layout: 
     try:
         params = reference_params()
         plan = _plan(counts, seed)
-        with _progress(len(plan), progress, f"simulating {len(plan)} phantom images") as tick:
+        with ProgressBar(len(plan), f"simulating {len(plan)} phantom images", progress) as tick:
             for label, index, image_seed_ in plan:
                 image, mask = simulate(label, image_seed_, size, params=params)
                 folder = tmp / label

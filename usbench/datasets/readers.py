@@ -16,7 +16,9 @@ the original files (nothing is copied):
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 from usbench.errors import InputError
 from usbench.imageset import IMAGE_SUFFIXES, MANIFEST, ImageRecord, ImageSet
@@ -157,12 +159,69 @@ def read_folder(root: Path) -> ImageSet:
     return ImageSet(records, name=root.name, root=root.resolve())
 
 
-def detect_layout(root: Path) -> tuple[str, Path]:
-    """The layout of a folder (imageset, busi, busbra, udiat or folder) and the folder that holds it.
+@dataclass(frozen=True)
+class DatasetReader:
+    """A dataset layout behind the ``usbench.datasets`` registry: ``detect(root)`` says whether a
+    folder is in this layout, ``read(root)`` reads it into an ImageSet. Layouts are tried in
+    ``priority`` order (lower first); ``folder`` (any folder of images) comes last.
+
+    A new dataset (BUS-UCLM, BrEaST, ...) is one module defining one of these, registered by entry point::
+
+        [project.entry-points."usbench.datasets"]
+        bus-uclm = "my_package.busuclm:READER"
+    """
+
+    name: str
+    detect: Callable[[Path], bool]
+    read: Callable[[Path], ImageSet]
+    priority: int = 50
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A set built in code and named, not read from a folder (``phantom-busi``)."""
+
+    name: str
+    build: Callable[..., ImageSet]  # build(image_size=, seed=, progress=)
+
+
+def _is_busi(root: Path) -> bool:
+    return any((root / l).is_dir() for l in BUSI_LABELS)
+
+
+def _is_busbra(root: Path) -> bool:
+    return (root / "Images").is_dir() and (root / "bus_data.csv").is_file()
+
+
+def _is_udiat(root: Path) -> bool:
+    return (root / "original").is_dir() and (root / "GT").is_dir()
+
+
+def _has_images(root: Path) -> bool:
+    return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir() if not p.name.startswith("."))
+
+
+def _build_phantom_busi(image_size: int = 256, seed: int = 0, progress: bool = False) -> ImageSet:
+    from usbench.datasets.phantom import builtin_reference
+
+    return builtin_reference(size=image_size, seed=seed, progress=progress)
+
+
+IMAGESET = DatasetReader("imageset", lambda root: (root / MANIFEST).is_file(), lambda root: ImageSet.read(root), priority=0)
+BUSI = DatasetReader("busi", _is_busi, read_busi, priority=10)
+BUSBRA = DatasetReader("busbra", _is_busbra, read_busbra, priority=20)
+UDIAT = DatasetReader("udiat", _is_udiat, read_udiat, priority=30)
+FOLDER = DatasetReader("folder", _has_images, read_folder, priority=1000)
+PHANTOM_BUSI = BuiltinDataset("phantom-busi", _build_phantom_busi)
+
+
+def detect_layout(root: Path, readers: Iterable[DatasetReader]) -> tuple[DatasetReader, Path]:
+    """The reader of a folder and the folder that holds the data, trying ``readers`` in priority order.
 
     A folder with a single subfolder is looked into (the BUSI zip unpacks into
     ``Dataset_BUSI_with_GT/``). Raises :class:`InputError` when no layout fits.
     """
+    readers = sorted(readers, key=lambda r: (r.priority, r.name))
     root = Path(root)
     if not root.exists():
         raise InputError(f"{root} does not exist", "check the path")
@@ -171,24 +230,13 @@ def detect_layout(root: Path) -> tuple[str, Path]:
     entries = [p for p in root.iterdir() if not p.name.startswith(".")]
     if not entries:
         raise InputError(f"{root} is empty", "point to a folder that holds the dataset")
-    names = {p.name for p in entries}
-    if MANIFEST in names:
-        return "imageset", root
-    if any((root / l).is_dir() for l in BUSI_LABELS):
-        return "busi", root
-    if (root / "Images").is_dir() and (root / "bus_data.csv").is_file():
-        return "busbra", root
-    if (root / "original").is_dir() and (root / "GT").is_dir():
-        return "udiat", root
-    if any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in entries):
-        return "folder", root
+    for reader in readers:
+        if reader.detect(root):
+            return reader, root
     subdirs = [p for p in entries if p.is_dir()]
     if len(subdirs) == 1:
-        return detect_layout(subdirs[0])
+        return detect_layout(subdirs[0], readers)
     raise InputError(
-        f"{root} is in none of the known layouts (ImageSet manifest.csv, BUSI, BUS-BRA, UDIAT, folder of images)",
+        f"{root} is in none of the known layouts ({', '.join(r.name for r in readers)})",
         "see docs/datasets.md for the layouts",
     )
-
-
-READERS = {"busi": read_busi, "busbra": read_busbra, "udiat": read_udiat, "folder": read_folder}

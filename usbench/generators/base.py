@@ -18,14 +18,12 @@ when the requests cannot be served (too many for a folder, labels the model was 
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from usbench.errors import ConfigError
+from usbench.common import config_from_dict, fingerprint_of  # noqa: F401  (re-exported: plugins import them from here)
 
 
 @dataclass(frozen=True)
@@ -55,35 +53,3 @@ class Generator(Protocol):
     def fingerprint(self) -> str: ...
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[np.ndarray]: ...
-
-
-def config_from_dict(cls: type, config: dict[str, Any], where: str) -> Any:
-    """Build dataclass ``cls`` from ``config``, refusing unknown keys and wrong types in one line."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(config) - set(known))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}", f"known keys: {', '.join(sorted(known))}")
-    defaults = cls()
-    clean = {}
-    for key, value in config.items():
-        want = type(getattr(defaults, key))
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if getattr(defaults, key) is not None and (not isinstance(value, want) or (want is int and isinstance(value, bool))):
-            raise ConfigError(
-                f"{where}: {key} must be {want.__name__}, got {type(value).__name__} {value!r}",
-                "fix the value in the config file or flag",
-            )
-        clean[key] = value
-    return cls(**clean)
-
-
-def fingerprint_of(*parts: Any) -> str:
-    """sha256 of a JSON rendering of ``parts`` (dataclasses as dicts), for cache keys."""
-
-    def default(o: Any) -> Any:
-        if hasattr(o, "__dataclass_fields__"):
-            return {f.name: getattr(o, f.name) for f in fields(o)}
-        return str(o)
-
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=default).encode()).hexdigest()

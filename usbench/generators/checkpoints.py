@@ -22,7 +22,6 @@ LORA_FILE = "pytorch_lora_weights.safetensors"
 PROMPT_TEMPLATE = "Ultrasound image of {label} breast"
 PAPER_LABELS = ("benign", "malignant", "normal")
 SD_KIND, CONTROLNET_KIND = "sd-busi", "controlnet-busi"
-_PIPELINE_CLASS = {SD_KIND: "StableDiffusionPipeline", CONTROLNET_KIND: "StableDiffusionControlNetPipeline"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from usbench.common import ProgressBar
 from usbench.generators.base import GenerationRequest, Generator
 from usbench.imageset import ImageSet, ImageSetWriter
 
@@ -28,7 +29,7 @@ def generate_to_imageset(generator: Generator, requests: Sequence[GenerationRequ
             writer.adopt(req.id, label=req.label, has_mask=req.mask is not None, prompt=req.prompt, seed=req.seed)
         else:
             todo.append(req)
-    bar = _Bar(len(requests), len(requests) - len(todo), f"generating {generator.name}", progress)
+    bar = ProgressBar(len(requests), f"generating {generator.name}", progress, completed=len(requests) - len(todo))
     try:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
@@ -38,22 +39,3 @@ def generate_to_imageset(generator: Generator, requests: Sequence[GenerationRequ
     finally:
         bar.close()
     return writer.close(order=[r.id for r in requests])
-
-
-class _Bar:
-    def __init__(self, total: int, done: int, desc: str, enabled: bool):
-        self.progress = None
-        if enabled:
-            from rich.progress import Progress
-
-            self.progress = Progress(transient=True)
-            self.progress.start()
-            self.task = self.progress.add_task(desc, total=total, completed=done)
-
-    def advance(self) -> None:
-        if self.progress:
-            self.progress.advance(self.task)
-
-    def close(self) -> None:
-        if self.progress:
-            self.progress.stop()

@@ -64,7 +64,11 @@ FeatureFn = Callable[[ImageSet, str], np.ndarray]
 @dataclass
 class MetricContext:
     """What a metric may read. ``features(imageset, extractor)`` returns an (N, d) float64 matrix
-    aligned with ``imageset.records`` (computed once and cached by the runner)."""
+    aligned with ``imageset.records`` (computed once and cached by the runner).
+
+    ``heldout`` is the reference's test split (real images no generator was trained on);
+    ``segmenter`` (a folder from ``usbench segmenter train``) and ``alexnet_weights`` (a file) are
+    the run-wide ``--segmenter`` and ``--alexnet-weights``; a metric's own config wins over them."""
 
     generated: ImageSet
     reference: ImageSet
@@ -75,7 +79,9 @@ class MetricContext:
     ci_level: float = 0.95
     image_size: int = 256
     progress: bool = False
-    options: dict[str, Any] = field(default_factory=dict)  # per-metric options, e.g. weights paths
+    heldout: ImageSet | None = None
+    segmenter: str | None = None
+    alexnet_weights: str | None = None
 
 
 @runtime_checkable

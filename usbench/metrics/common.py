@@ -44,29 +44,6 @@ def provenance(ctx: MetricContext, extractor: str | None) -> dict[str, Any]:
     return info
 
 
-class torch_threads:
-    """Run a block with ``n`` torch intra-op threads, restoring the previous number after.
-
-    Many small convolutions (MS-SSIM pairs) run far faster on one thread: on a busy 2-core
-    machine two contending threads made them 10-40× slower."""
-
-    def __init__(self, n: int = 1):
-        self.n = n
-
-    def __enter__(self):
-        import torch
-
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-
-        torch.set_num_threads(self.before)
-        return False
-
-
 def make_result(name: str, value: float, ci: tuple[float, float], ctx: MetricContext, higher_is_better: bool,
                 details: dict[str, Any], n_generated: int | None = None, n_reference: int | None = None) -> MetricResult:
     details = {"seed": ctx.seed, "n_bootstrap": ctx.n_bootstrap, **details}

@@ -222,7 +222,7 @@ class LpipsDiversity:
 
     def compute(self, ctx: MetricContext) -> MetricResult:
         require_images(self.name, len(ctx.generated), self.min_images, "generated")
-        model, digest = lpips_model(self.config.weights or ctx.options.get("alexnet_weights"))
+        model, digest = lpips_model(self.config.weights or ctx.alexnet_weights)
         vals = self.pair_values(model, ctx.generated, ctx.image_size, ctx.seed)
         lo, hi, _ = bootstrap(lambda v: float(v.mean()), [vals], B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level)
         details: dict[str, Any] = {"pairs": len(vals), "weights_sha256": digest, "net": "alex", "lpips": "v0.1",

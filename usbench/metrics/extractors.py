@@ -115,10 +115,6 @@ class InceptionExtractor:
             self._resolved = resolve_with_policy(INCEPTION_WEIGHTS, self.weights, self.weights_sha256)
         return self._resolved
 
-    @property
-    def weights_sha256_found(self) -> str:
-        return self.resolve()[1]
-
     def provenance(self) -> dict[str, Any]:
         path, digest, official = self.resolve()
         return {"extractor": self.name, "weights_sha256": digest, "weights_official": official,

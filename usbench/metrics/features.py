@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from usbench.common import track
 from usbench.errors import InputError
 from usbench.imageset import ImageSet, atomic_write_bytes
 
@@ -81,7 +82,7 @@ class FeatureStore:
         self.misses += 1
         ext = self.extractor(name)
         images = (imageset.load_image(r, self.image_size) for r in imageset.records)
-        feats = np.asarray(ext.extract(_progress(images, len(imageset), f"{name} features of {imageset.name}", self.progress),
+        feats = np.asarray(ext.extract(track(images, len(imageset), f"{name} features of {imageset.name}", self.progress),
                                        len(imageset)), dtype=np.float64)
         if feats.shape[0] != len(imageset):
             raise RuntimeError(f"extractor {name} returned {feats.shape[0]} rows for {len(imageset)} images")
@@ -95,16 +96,3 @@ class FeatureStore:
             np.savez(buf, features=feats, ids=np.array(imageset.ids))
             atomic_write_bytes(path, buf.getvalue())
         return feats
-
-
-def _progress(it, total: int, desc: str, enabled: bool):
-    if not enabled:
-        yield from it
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task(desc, total=total)
-        for x in it:
-            yield x
-            bar.advance(task)

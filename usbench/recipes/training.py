@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from usbench.common import SEED_STRIDE, ProgressBar
 from usbench.errors import ConfigError, OutputError
 from usbench.generators.checkpoints import (
     CARD_FILE, default_checkpoint, folder_digest, out_of_memory_error, prompt_for, read_card, resolve_checkpoint,
@@ -154,7 +155,7 @@ def sample_generator(seed: int, position: int):
     reproducible across resumes and the same on any number of processes."""
     import torch
 
-    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(position))
+    return torch.Generator().manual_seed(int(seed) * SEED_STRIDE + int(position))
 
 
 def run_training(cfg: FinetuneConfig, out: Path, accelerator, task: Task, data, trainable: list) -> TrainResult:
@@ -191,7 +192,8 @@ def run_training(cfg: FinetuneConfig, out: Path, accelerator, task: Task, data, 
             ema.to(accelerator.device)
     resumed_from = start
 
-    bar = _Bar(cfg.steps, start, f"fine-tuning {task.kind}", cfg.progress and accelerator.is_main_process)
+    bar = ProgressBar(cfg.steps, f"fine-tuning {task.kind}", cfg.progress and accelerator.is_main_process, completed=start,
+                      extra_columns=("loss {task.fields[loss]}",), loss="-")
     try:
         for step in range(start + 1, cfg.steps + 1):
             batch = data.batch(step, cfg.batch_size, accelerator.process_index, accelerator.num_processes)
@@ -207,7 +209,7 @@ def run_training(cfg: FinetuneConfig, out: Path, accelerator, task: Task, data, 
             if ema is not None:
                 ema.step(trainable)
             losses.append(float(accelerator.gather(loss.detach().float().reshape(1)).mean()))
-            bar.advance(losses[-1])
+            bar.advance(loss=f"{losses[-1]:.4f}")
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save_checkpoint(accelerator, out, step, losses, cfg.keep_checkpoints)
     except torch.cuda.OutOfMemoryError as exc:
@@ -336,23 +338,3 @@ def parent_card(init_from: str, kind: str) -> tuple[dict | None, str]:
         return None, ""
     folder = resolve_checkpoint(init_from, kind)
     return read_card(folder), folder_digest(folder)
-
-
-class _Bar:
-    def __init__(self, total: int, done: int, desc: str, enabled: bool):
-        self.progress = None
-        if enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                     TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=True)
-            self.progress.start()
-            self.task = self.progress.add_task(desc, total=total, completed=done, loss="-")
-
-    def advance(self, loss: float) -> None:
-        if self.progress:
-            self.progress.update(self.task, advance=1, loss=f"{loss:.4f}")
-
-    def close(self) -> None:
-        if self.progress:
-            self.progress.stop()

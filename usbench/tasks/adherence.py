@@ -54,9 +54,9 @@ def _config(cls_cfg, config: dict[str, Any], where: str):
 
 def load_segmenter_for(ctx: MetricContext, cfg: AdherenceConfig, metric: str) -> tuple[Segmenter, list[str]]:
     """The segmenter named by the metric's config (``segmenter``), else by the run
-    (``ctx.options['segmenter']``), else the default cache folder; plus notes about resizing.
+    (``ctx.segmenter``), else the default cache folder; plus notes about resizing.
     Refuses labels the segmenter never saw."""
-    seg = Segmenter.load(cfg.segmenter or ctx.options.get("segmenter") or None)
+    seg = Segmenter.load(cfg.segmenter or ctx.segmenter or None)
     notes = []
     if ctx.image_size and ctx.image_size != seg.image_size:
         if cfg.strict_size:
