@@ -68,7 +68,7 @@ def prdc_from_features(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[s
 
 
 def prdc_half_sampling(real: np.ndarray, fake: np.ndarray, k: int, B: int, seed: int, level: float = 0.95,
-                       estimates: dict[str, float] | None = None) -> dict[str, tuple[float, float]]:
+                       estimates: dict[str, float] | None = None, fraction: float = 0.5) -> dict[str, tuple[float, float]]:
     """Half-sampling intervals (:func:`usbench.metrics.bootstrap.half_sampling_interval`) of the
     four metrics: B times, half of the real and half of the generated images drawn without
     replacement, the k-NN balls rebuilt on the halves, the four metrics recomputed.
@@ -78,12 +78,13 @@ def prdc_half_sampling(real: np.ndarray, fake: np.ndarray, k: int, B: int, seed:
     a duplicated image is its own nearest neighbour and collapses its ball. Both sets vary,
     so the uncertainty of the balls is in the interval, not only that of the images scored.
     """
-    from usbench.metrics.bootstrap import half_sample_indices, half_sampling_interval
+    from usbench.metrics.bootstrap import half_sampling_interval
 
     real, fake = check_features(real, "reference features"), check_features(fake, "generated features")
     names = ("precision", "recall", "density", "coverage")
     n_real, n_fake = len(real), len(fake)
-    if B <= 0 or min(n_real, n_fake) // 2 <= k:  # no interval when a half cannot hold k neighbours
+    m_real, m_fake = int(n_real * fraction), int(n_fake * fraction)
+    if B <= 0 or min(m_real, m_fake) <= k or max(m_real, m_fake) >= min(n_real, n_fake):  # no interval when a half cannot hold k neighbours
         return {n: (float("nan"), float("nan")) for n in names}
     D_rr, D_ff, D = pairwise_distances(real, real), pairwise_distances(fake, fake), pairwise_distances(real, fake)
     if estimates is None:
@@ -91,14 +92,14 @@ def prdc_half_sampling(real: np.ndarray, fake: np.ndarray, k: int, B: int, seed:
     rng = np.random.default_rng(seed)
     vals = {n: np.empty(B) for n in names}
     for b in range(B):
-        ir, jf = half_sample_indices(rng, (n_real, n_fake))
+        ir, jf = np.sort(rng.choice(n_real, m_real, replace=False)), np.sort(rng.choice(n_fake, m_fake, replace=False))
         ind = indicators_from_distances(D_rr[np.ix_(ir, ir)], D_ff[np.ix_(jf, jf)], D[np.ix_(ir, jf)], k)
         for n in names:
             vals[n][b] = ind[n].mean()
     out = {}
     for n in names:  # precision/density per generated image, recall/coverage per real one
-        size = n_fake if n in ("precision", "density") else n_real
-        lo, hi = half_sampling_interval(vals[n], estimates[n], size // 2, size, level)
+        size, m = (n_fake, m_fake) if n in ("precision", "density") else (n_real, m_real)
+        lo, hi = half_sampling_interval(vals[n], estimates[n], m, size, level)
         upper = np.inf if n == "density" else 1.0
         out[n] = (float(min(max(lo, 0.0), upper)), float(min(max(hi, 0.0), upper)))
     return out
