@@ -31,7 +31,7 @@ def test_run_joins_distribution_task_and_utility_columns(phantom_set, tmp_path):
     bench = run_benchmark(cfg)
     rows = list(csv.DictReader(open(bench.out / "leaderboard.csv")))
     overall = {r["generator"]: r for r in rows if r["subset"] == "all"}
-    assert set(overall) == {"phantom", "phantom-blurred"}
+    assert set(overall) == {"phantom", "phantom-blurred", "real (floor)"}  # the real-vs-real row of issue 11
     header = open(bench.out / "leaderboard.csv").readline().strip().split(",")
     for col in ("frd", "kid_radiomics", "mask_dice", "mask_hd95", "mask_dice_ratio", "presence_consistency",
                 "utility_auc_real", "utility_auc_real_synth", "utility_tstr_auc"):

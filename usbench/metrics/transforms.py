@@ -32,11 +32,11 @@ def rank_gaussian(ref: np.ndarray, *others: np.ndarray, clip: float = CLIP) -> t
     """
     ref = np.asarray(ref, np.float64)
     keep = ref.std(0) > 0
-    ref = ref[:, keep]
-    n = len(ref)
-    srt = np.sort(ref, axis=0)
-    spread = 1.4826 * np.median(np.abs(ref - np.median(ref, 0)), 0)
-    spread = np.where(spread > 0, spread, ref.std(0))
+    kept = ref[:, keep]
+    n = len(kept)
+    srt = np.sort(kept, axis=0)
+    spread = 1.4826 * np.median(np.abs(kept - np.median(kept, 0)), 0)
+    spread = np.where(spread > 0, spread, kept.std(0))
     z_lo, z_hi = ndtri(0.5 / (n + 1)), ndtri((n + 0.5) / (n + 1))
 
     def one(X: np.ndarray) -> np.ndarray:
