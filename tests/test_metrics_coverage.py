@@ -21,7 +21,7 @@ from usbench.metrics.distribution import frd_normalize
 from usbench.metrics.frechet import (bootstrap_frechet, fd_infinity, fd_infinity_interval, feature_statistics,
                                      frechet_distance)
 from usbench.metrics.kid import kernel_grams, kid_bootstrap, mmd2_unbiased
-from usbench.metrics.prdc import prdc_from_features, prdc_half_sampling
+from usbench.metrics.prdc import prdc_from_features, prdc_subsampling
 
 D, N, REPS, B = 4, 100, 200, 100
 SCENARIOS = {"near": (0.05, 1.0), "middle": (0.3, 1.1), "far": (1.0, 1.5)}  # generated ~ N(shift·1, scale²·I)
@@ -68,7 +68,7 @@ def scenario(request):
         _, grams = kid_of(X, Y)
         lo, hi = kid_bootstrap(*grams, B=B, seed=r)
         hit("kid", lo, hi, kid_truth)
-        for name, (lo, hi) in prdc_half_sampling(Y, X, 5, B=B, seed=r).items():
+        for name, (lo, hi) in prdc_subsampling(Y, X, 5, B=B, seed=r).items():
             hit(name, lo, hi, prdc_truth[name])
     return request.param, {k: v / REPS for k, v in hits.items()}
 

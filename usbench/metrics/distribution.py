@@ -19,7 +19,7 @@ from usbench.metrics.common import feature_pair, make_result, provenance
 from usbench.metrics.frechet import (bootstrap_frechet, check_features, fd_infinity, fd_infinity_interval,
                                      frechet_distance_from_features)
 from usbench.metrics.kid import GRAM_LIMIT, kernel_grams, kid_bootstrap, kid_by_subsets, kid_from_grams
-from usbench.metrics.prdc import prdc_half_sampling, prdc_indicators
+from usbench.metrics.prdc import prdc_subsampling, prdc_indicators
 from usbench.metrics.transforms import CLIP, rank_gaussian
 
 RADIOMIC_EXTRACTORS = ("radiomics", "frd-v1")
@@ -191,13 +191,13 @@ class PRDC(_FeatureMetric):
         gen, ref, norm = self.features(ctx, self.config.k + 1)
         ind = prdc_indicators(ref, gen, self.config.k)
         estimates = {k: float(v.mean()) for k, v in ind.items()}
-        cis = prdc_half_sampling(ref, gen, self.config.k, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level,
+        cis = prdc_subsampling(ref, gen, self.config.k, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level,
                                  estimates=estimates)
         prov = provenance(ctx, self.extractor)
         out = []
         for member in ("precision", "recall", "density", "coverage"):
             details = {"k": self.config.k, "family": "prdc",
-                       "interval": "half-sampling of both sets (k-NN balls rebuilt on each half); estimand: the "
+                       "interval": "subsampling 90% of both sets without replacement (delete-d jackknife; k-NN balls rebuilt); estimand: the "
                                    "expected value at these set sizes", **norm, **prov}
             out.append(make_result(member, float(ind[member].mean()), cis[member], ctx, True, details))
         return out

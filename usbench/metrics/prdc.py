@@ -67,11 +67,14 @@ def prdc_from_features(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[s
     return {name: float(v.mean()) for name, v in prdc_indicators(real, fake, k).items()}
 
 
-def prdc_half_sampling(real: np.ndarray, fake: np.ndarray, k: int, B: int, seed: int, level: float = 0.95,
-                       estimates: dict[str, float] | None = None, fraction: float = 0.5) -> dict[str, tuple[float, float]]:
-    """Half-sampling intervals (:func:`usbench.metrics.bootstrap.half_sampling_interval`) of the
-    four metrics: B times, half of the real and half of the generated images drawn without
-    replacement, the k-NN balls rebuilt on the halves, the four metrics recomputed.
+def prdc_subsampling(real: np.ndarray, fake: np.ndarray, k: int, B: int, seed: int, level: float = 0.95,
+                     estimates: dict[str, float] | None = None, fraction: float = 0.9) -> dict[str, tuple[float, float]]:
+    """Subsampling intervals (:func:`usbench.metrics.bootstrap.half_sampling_interval` with
+    m = ``fraction``·n, i.e. a delete-d jackknife with d = n/10, Shao & Wu 1989) of the four
+    metrics: B times, 90% of the real and of the generated images drawn without replacement, the
+    k-NN balls rebuilt on them, the four metrics recomputed. (Half-samples covered only 0.84–0.90
+    in the simulation of ``tests/test_metrics_coverage.py``: the balls of half-sized sets are too
+    different from the full ones; 90% covers ≥ 0.93.)
 
     Estimand: each metric's expected value for sets of these sizes (PRDC has no sample-size-free
     population value: the balls shrink as N grows). Resampling with replacement is not used:
