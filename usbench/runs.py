@@ -135,8 +135,8 @@ class Benchmark:
     def floor(self) -> tuple[RunResult, ImageSet] | None:
         """The real-vs-real floor: ``n`` real images of the reference (label-stratified, seeded) that
         are not in the comparison set, as a run named :data:`FLOOR_NAME`, and the set it is
-        compared with. With ``compare_to = "all"`` (no held-out images) the reference is split in
-        two halves instead: the floor's images against the rest. None when the reference is too
+        compared with. With ``compare_to = "all"`` (no held-out images) the floor's ``n`` images (at
+        most half of the reference) are compared with the remaining reference images instead. None when the reference is too
         small for a floor of at least 2 images."""
         cfg = self.config
         in_compare = {r.id for r in self.compare.records}
@@ -160,7 +160,7 @@ class Benchmark:
                     reference=str(cfg.reference), reference_hash=self.reference.content_hash(), split=cfg.split,
                     versions=versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     extra={"floor": "held-out real images of the reference" if against is self.compare
-                           else "a split half of the reference, against the other half"}).write(run_dir)
+                           else "real images of the reference, against the remaining ones"}).write(run_dir)
         return RunResult.read(run_dir), against
 
     def evaluate_floor(self, specs: list[MetricSpec]) -> RunResult | None:
