@@ -27,7 +27,8 @@ METRICS.add_builtin("memorization", "usbench.metrics.memorization:Memorization")
 OFFLINE_DEFAULTS: list[tuple[str, dict]] = [
     ("frd", {}),
     ("kid", {"extractor": "radiomics"}),
-    ("prdc", {"extractor": "radiomics"}),
+    # prdc on radiomic features left the offline defaults (issue 11): its precision falls to 0 at the
+    # first step of a blur or noise ladder and stays there, even after the rank-Gaussian transform
     ("ms-ssim-diversity", {}),
     ("memorization", {"extractor": "radiomics"}),
 ]
