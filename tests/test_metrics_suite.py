@@ -66,8 +66,10 @@ def test_results_carry_interval_counts_and_details(ladder):
     gz, rz = gz[:, keep].astype(np.float64), rz[:, keep].astype(np.float64)
     s1, s2 = np.cov(gz, rowvar=False), np.cov(rz, rowvar=False)
     d2 = ((gz.mean(0) - rz.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(sqrtm(s1 @ s2).real)
-    assert f_d2.value == pytest.approx(d2, rel=1e-6) and f.value == pytest.approx(math.log(d2), rel=1e-6)
-    assert f.ci_low <= f.value <= f.ci_high and f_d2.ci_low >= 0
+    # scipy's sqrtm of the singular product (N < d) is good to ~1e-5 only, hence the tolerance of the parity claim
+    assert f_d2.value == pytest.approx(d2, rel=1e-4) and f.value == pytest.approx(math.log(d2), rel=1e-4)
+    # the interval is for the population d², below the upward-biased plug-in estimate: not around it
+    assert f.ci_low <= f.ci_high and 0 <= f_d2.ci_low <= f_d2.ci_high
     assert f.ci_high == pytest.approx(math.log(f_d2.ci_high))
     again, _ = run("frd", {}, sets["held-out"], real, store)
     assert (again.ci_low, again.ci_high) == (f.ci_low, f.ci_high)  # seeded

@@ -42,10 +42,10 @@ def test_run_joins_distribution_task_and_utility_columns(phantom_set, tmp_path):
     assert float(overall["phantom"]["kid_radiomics"]) < float(overall["phantom-blurred"]["kid_radiomics"])
     # the phantom honours its conditioning masks: adherence is at the segmenter's ceiling
     assert float(overall["phantom"]["mask_dice_ratio"]) > 0.85
-    # intervals bracket their values
+    # FRD's interval is for the population d² (issue 11): it may lie below the upward-biased estimate
     for r in rows:
-        if r["frd"]:
-            assert float(r["frd_ci_low"]) <= float(r["frd"]) <= float(r["frd_ci_high"])
+        if r["frd"] and r["frd_ci_high"]:
+            assert float(r["frd_ci_low"]) <= float(r["frd_ci_high"])
     assert (bench.out / "runs" / overall["phantom"]["run_id"] / "utility.json").is_file()
 
 
