@@ -118,3 +118,40 @@ def test_lists_and_lazy_exports(plugin):
     assert not set(usbench.__all__) & modules
     with pytest.raises(AttributeError):
         usbench.no_such_thing  # noqa: B018
+
+
+def test_a_dataset_is_one_registered_reader(tmp_path, monkeypatch):
+    """A new layout (here: a folder with `cases.txt` naming one image per line) is one DatasetReader."""
+    from usbench.datasets import DATASETS, DatasetReader, load
+    from usbench.imageset import ImageRecord, ImageSet
+
+    def read(root):
+        names = (root / "cases.txt").read_text().split()
+        return ImageSet([ImageRecord(id=n, file=(root / f"{n}.png").resolve(), label="benign") for n in names],
+                        name="cases", root=root)
+
+    monkeypatch.setitem(DATASETS._loaded, "cases", DatasetReader("cases", lambda r: (r / "cases.txt").is_file(), read, 40))
+    root = tmp_path / "d"
+    root.mkdir()
+    for n in ("a", "b"):
+        Image.fromarray(np.full((8, 8), 7, np.uint8)).save(root / f"{n}.png")
+    assert load(root).ids == ["a", "b"]  # without cases.txt: any folder of images
+    (root / "cases.txt").write_text("b\n")
+    got = usbench.load_dataset(root)
+    assert got.name == "cases" and got.ids == ["b"] and "cases" in usbench.list_datasets()
+    assert load(root, layout="folder").ids == ["a", "b"]  # a layout named explicitly wins over detection
+    empty = tmp_path / "e"
+    (empty / "x").mkdir(parents=True)
+    (empty / "y").mkdir()
+    with pytest.raises(InputError, match="cases"):  # the message lists every layout, the new one too
+        load(empty)
+
+
+def test_shared_data_helper(tmp_path, monkeypatch):
+    from _shared_data import shared_data
+
+    monkeypatch.setenv("USBENCH_TEST_DATA", str(tmp_path))
+    (tmp_path / "busi").mkdir()
+    assert shared_data("busi") == tmp_path / "busi"
+    with pytest.raises(pytest.skip.Exception, match="USBENCH_TEST_DATA"):
+        shared_data("mrmc", "vandyke.csv")

@@ -75,7 +75,7 @@ def evaluate(generated: "str | Path | ImageSet", reference: "str | Path | ImageS
     (``"kid@radiomics"`` picks the extractor; default: all that can run, the others skipped with
     the reason), overall and per label, with bootstrap intervals. ``train`` is the generator's
     training set (memorization). Features are cached in ``cache`` (default ``~/.cache/usbench/features``)."""
-    from usbench.evaluation import check_sizes, default_provenance, evaluate_imageset, feature_store, select_metrics
+    from usbench.evaluation import default_provenance, evaluate_imageset, feature_store, select_metrics
     from usbench.weights import usbench_cache
 
     cfg = from_flags(config, metrics=list(metrics) if metrics else None, inception_weights=inception_weights,
@@ -85,7 +85,6 @@ def evaluate(generated: "str | Path | ImageSet", reference: "str | Path | ImageS
     gen = load_dataset(generated, cfg.image_size, progress=progress)
     ref = load_dataset(reference, cfg.image_size, progress=progress)
     train_set = load_dataset(train, cfg.image_size) if train is not None else None
-    check_sizes(specs, len(gen), len(ref))
     store = feature_store(cfg, Path(cache) if cache else usbench_cache() / "features", progress=progress)
     result = evaluate_imageset(gen, ref, specs, store, cfg, train=train_set, progress=progress, log=log,
                                provenance=lambda: default_provenance(store, _describe(reference), ref.content_hash(),

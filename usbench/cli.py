@@ -12,6 +12,8 @@ from typing import List, Optional
 
 import typer
 
+from usbench.common import SEED_STRIDE
+from usbench.config import DEFAULTS
 from usbench.errors import UsbenchError
 
 app = typer.Typer(
@@ -55,12 +57,12 @@ def run(
     generator: List[str] = typer.Option([], "--generator", "-g", help="Generator to run (repeatable). Default: every built-in generator that needs no downloaded weights."),
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help="Real reference set: a dataset folder (BUSI, BUS-BRA, UDIAT, ImageSet, folder) or 'phantom-busi' (built in, the default)."),
     metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric to compute (repeatable; 'kid@radiomics' picks the extractor). Default: all that can run."),
-    n: Optional[int] = typer.Option(None, "--n", help="Images per generator (default 300)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of requests, splits and bootstrap (default 0)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default ./usbench-results)."),
+    n: Optional[int] = typer.Option(None, "--n", help=f"Images per generator (default {DEFAULTS['n']})."),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of requests, splits and bootstrap (default {DEFAULTS['seed']})."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=f"Output folder (default ./{DEFAULTS['out']})."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Side of the square images compared (default 256)."),
-    n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (default 1000; 0 = none)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square images compared (default {DEFAULTS['image_size']})."),
+    n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help=f"Bootstrap resamples for intervals (default {DEFAULTS['n_bootstrap']}; 0 = none)."),
     split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' or 'paper' (BUSI's published hold-out)."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
@@ -101,11 +103,11 @@ def run(
 def generate(
     generator: str = typer.Option(..., "--generator", "-g", help="Generator name (see usbench doctor)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output ImageSet folder (created; must not hold another set)."),
-    n: Optional[int] = typer.Option(None, "--n", help="Number of images (default 100)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default 0); image i uses seed*1000003+i."),
-    labels_from: Optional[str] = typer.Option(None, "--labels-from", help="Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow (default phantom-busi)."),
+    n: Optional[int] = typer.Option(None, "--n", help=f"Number of images (default {DEFAULTS['n_generate']})."),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed (default {DEFAULTS['seed']}); image i uses seed*{SEED_STRIDE}+i."),
+    labels_from: Optional[str] = typer.Option(None, "--labels-from", help=f"Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow (default {DEFAULTS['labels_from']})."),
     split: Optional[str] = typer.Option(None, "--split", help="Split whose test part gives the conditioning masks: 'seeded' (default) or 'paper'."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Side of the square output images (default 256)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square output images (default {DEFAULTS['image_size']})."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML with a [generator.NAME] table."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -135,9 +137,9 @@ def evaluate(
     reference: str = typer.Option(..., "--reference", help="Real images: a dataset folder or 'phantom-busi'."),
     train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization."),
     metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric (repeatable). Default: all that can run."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the bootstrap (default 0)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Side of the square images compared (default 256)."),
-    n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples for intervals (default 1000; 0 = none)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of the bootstrap (default {DEFAULTS['seed']})."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square images compared (default {DEFAULTS['image_size']})."),
+    n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help=f"Bootstrap resamples for intervals (default {DEFAULTS['n_bootstrap']}; 0 = none)."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
     alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity."),
@@ -188,7 +190,7 @@ def leaderboard_cmd(
 def data_inspect(
     path: Path = typer.Argument(..., help="Dataset folder (BUSI, BUS-BRA, UDIAT, ImageSet or a folder of images)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split whose leaks are checked (default 0)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of the split whose leaks are checked (default {DEFAULTS['seed']})."),
 ) -> None:
     """Counts per label, masks per image, sizes, exact and near duplicates, and split leaks.
 
@@ -202,8 +204,6 @@ def data_inspect(
 
     from usbench.datasets import load
     from usbench.datasets.inspect import format_report, inspect
-
-    from usbench.config import DEFAULTS
 
     report = inspect(load(path), seed=DEFAULTS["seed"] if seed is None else seed)
     _print(_json.dumps(report, indent=2) if as_json else format_report(report))

@@ -103,7 +103,7 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
     done: dict[str, list[MetricEntry | SkippedMetric]] = {}
     for item in [*store.entries, *store.skipped]:
         done.setdefault(item.key, []).append(item)
-    store.generated_hash, store.n_bootstrap = generated.content_hash(), n_bootstrap
+    store.generated, store.generated_hash, store.n_bootstrap = _name_of(generated), generated.content_hash(), n_bootstrap
     store.n_generated, store.seed, store.image_size = len(generated), seed, image_size
     context_options = {k: v for k, v in (("segmenter", config.segmenter), ("alexnet_weights", config.alexnet_weights)) if v}
     subsets = [SUBSET_ALL] + [l for l in generated.labels if l in reference.labels]
@@ -112,11 +112,13 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
     skipped_now: dict[str, list[str]] = {}  # reason -> metrics, so one missing file is said once
     for spec in specs:
         metric = METRICS.get(spec.name).from_config(dict(spec.config))
+        # the run-wide segmenter/AlexNet file change the numbers of the metrics that load weights only
+        options = context_options if "weights" in getattr(metric, "needs", ()) else {}
         for subset in subsets:
             key = fingerprint_of(
                 spec.name, spec.config, subset, generated.content_hash(), reference.content_hash(),
                 train.content_hash() if train is not None else "", seed, n_bootstrap, image_size,
-                getattr(metric, "version", 1), *([context_options] if context_options else []),
+                getattr(metric, "version", 1), *([options] if options else []),
             )[:24]
             wanted.append(key)
             if key in done:
@@ -154,12 +156,16 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
     picked = [x for k in wanted for x in done.get(k, [])]
     result = EvaluationResult(
         entries=[x for x in picked if isinstance(x, MetricEntry)], skipped=[x for x in picked if isinstance(x, SkippedMetric)],
-        generated=generated.name, reference=reference.name, n_generated=len(generated), n_reference=len(reference),
+        generated=_name_of(generated), reference=_name_of(reference), n_generated=len(generated), n_reference=len(reference),
         generated_hash=generated.content_hash(), reference_hash=reference.content_hash(), seed=seed,
         n_bootstrap=n_bootstrap, image_size=image_size,
     )
     _set_provenance(result, provenance() if provenance is not None else {})
     return result
+
+
+def _name_of(imageset: ImageSet) -> str:
+    return imageset.name or (str(imageset.root) if getattr(imageset, "root", None) else "")
 
 
 def _set_provenance(result: EvaluationResult, prov: dict[str, Any]) -> None:
