@@ -296,7 +296,7 @@ def test_every_offline_default_runs_and_serialises_to_json(tmp_path):
     train = write_set(tmp_path / "train", make_images(12, seed=50), "t")
     real = write_set(tmp_path / "real", make_images(12, seed=51), "r")
     gen = write_set(tmp_path / "gen", make_images(12, seed=52), "g")
-    store = FeatureStore(tmp_path / "cache", image_size=SIZE, options={"radiomics": {"workers": 1}})
+    store = FeatureStore(tmp_path / "cache", image_size=SIZE, options={"radiomics": {"workers": 1}, "frd-v1": {"workers": 1}})
     names = []
     for name, cfg in OFFLINE_DEFAULTS:
         out = run(name, cfg, gen, real, store, train=train, B=20)
@@ -305,5 +305,5 @@ def test_every_offline_default_runs_and_serialises_to_json(tmp_path):
             assert MetricResult.from_dict(d).value == pytest.approx(r.value)
             assert math.isfinite(r.value) and r.n_generated == 12
             names.append(r.name)
-    assert names == ["frd", "kid", "precision", "recall", "density", "coverage", "ms-ssim-diversity",
+    assert names == ["frd", "frd-d2", "kid", "ms-ssim-diversity",  # prdc@radiomics left the offline defaults (issue 11)
                      "memorization", "memorization-ncc", "authpct"]
