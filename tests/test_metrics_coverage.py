@@ -42,8 +42,13 @@ def kid_of(X, Y):
 
 @pytest.fixture(scope="module", params=list(SCENARIOS))
 def scenario(request):
-    """The intervals of every method on REPS independent pairs of sets of one scenario."""
-    shift, scale = SCENARIOS[request.param]
+    return request.param, simulate(request.param)
+
+
+def simulate(name: str) -> dict[str, float]:
+    """Coverage of every method on REPS independent pairs of sets of one scenario (also run by
+    bench/metrics_intervals.py for the table in bench/RESULTS.md)."""
+    shift, scale = SCENARIOS[name]
     truth_rng = np.random.default_rng(10_000)
     kid_truth = np.mean([kid_of(*draw(truth_rng, shift, scale))[0] for _ in range(1000)])  # unbiased: its mean is the MMD²
     prdc_draws = [prdc_from_features(Y, X) for X, Y in (draw(truth_rng, shift, scale) for _ in range(1000))]
@@ -70,7 +75,7 @@ def scenario(request):
         hit("kid", lo, hi, kid_truth)
         for name, (lo, hi) in prdc_subsampling(Y, X, 5, B=B, seed=r).items():
             hit(name, lo, hi, prdc_truth[name])
-    return request.param, {k: v / REPS for k, v in hits.items()}
+    return {k: v / REPS for k, v in hits.items()}
 
 
 @pytest.mark.parametrize("method", ["fid", "frd_d2", "fd_inf", "kid"])

@@ -279,9 +279,9 @@ def test_frd_inside_lesion_masks_sees_a_lesion_only_change(tmp_path):
         out[mask] = np.clip(gaussian_filter(im.astype(float), 2.0)[mask], 0, 255).astype(np.uint8)
         smoothed.append((out, mask))
     changed = write_masked_set(tmp_path / "changed", smoothed, "c")
-    store = FeatureStore(None, image_size=SIZE, options={"radiomics": {"workers": 1}})
-    lesion = {name: run("frd", {"region": "lesion"}, s, real, store) for name, s in (("held", held), ("changed", changed))}
-    whole = {name: run("frd", {}, s, real, store).value for name, s in (("held", held), ("changed", changed))}
+    store = FeatureStore(None, image_size=SIZE, options={"radiomics": {"workers": 1}, "frd-v1": {"workers": 1}})
+    lesion = {name: run("frd", {"region": "lesion"}, s, real, store)[0] for name, s in (("held", held), ("changed", changed))}
+    whole = {name: run("frd", {}, s, real, store)[0].value for name, s in (("held", held), ("changed", changed))}
     assert lesion["changed"].value - lesion["held"].value > whole["changed"] - whole["held"]
     assert lesion["changed"].value > lesion["held"].value + 1.0
     assert lesion["held"].details["n_generated_with_mask"] == 40 and lesion["held"].n_generated == 40
