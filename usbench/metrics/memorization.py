@@ -105,12 +105,7 @@ class Memorization:
         gen = features_of(ctx, "generated", self.extractor, self.name)
         ref = features_of(ctx, "reference", self.extractor, self.name)
         train = features_of(ctx, "train", self.extractor, self.name)
-        if self.extractor in ("radiomics", "frd-v1"):  # heavy-tailed: one outlying feature would decide every distance
-            from usbench.metrics.transforms import rank_gaussian
-
-            (train_z, gen_z, ref_z), _ = rank_gaussian(train, gen, ref)
-        else:
-            train_z, gen_z, ref_z = zscore_with(train, gen, ref)
+        train_z, gen_z, ref_z = zscore_with(train, gen, ref)
         d_gen, _ = nearest(pairwise_distances(gen_z, train_z))
         d_ref, _ = nearest(pairwise_distances(ref_z, train_z))
         tau = float(np.quantile(d_ref, c.quantile))
@@ -139,7 +134,7 @@ class Memorization:
         lo, hi = ci(authentic)
         return [
             make_result("memorization", float(close_feat.mean()), ci(close_feat), ctx, False,
-                        {**common, "space": f"{self.extractor} features ({'rank-Gaussian against' if self.extractor in ('radiomics', 'frd-v1') else 'z-scored with'} the training set)",
+                        {**common, "space": f"{self.extractor} features (z-scored with the training set)",
                          "threshold_distance": tau, **prov}),
             make_result("memorization-ncc", float(close_pix.mean()), ci(close_pix), ctx, False,
                         {**common, "space": f"pixels, NCC at {size} px", "threshold_ncc": tau_ncc,
