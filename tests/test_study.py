@@ -28,7 +28,7 @@ from usbench.reader_study.store import RatingsStore, SequenceItem
 @pytest.fixture(scope="module")
 def rated_study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rated")
-    study, links = make_study(tmp, readers=("alice", "bob", "carol"), n_per_source=8, practice=2, repeats=4)
+    study, links = make_study(tmp, readers=("alice", "bob", "carol"), n_per_source=8, practice=2, repeats=4, washout=5)
     simulate_ratings(study)
     return study, links
 
@@ -95,14 +95,25 @@ def test_order_uncorrelated_with_source(tmp_path):
 
 def test_practice_and_repeats_in_sequence(rated_study):
     study, _ = rated_study
-    with open_store(study) as s:
-        seq = s.sequence("alice")
-    blocks = [it.block for it in seq]
-    assert blocks[:2] == ["practice"] * 2 and blocks[-4:] == ["repeat"] * 4
-    main_ids = {it.image_id for it in seq if it.block == "main"}
-    assert all(it.image_id in main_ids and it.item.endswith("~2") for it in seq if it.block == "repeat")
-    assert not (main_ids & {it.image_id for it in seq if it.block == "practice"})
+    key = {r["image_id"]: r for r in read_key(study)}
     cfg = tomllib.loads((study / "study.toml").read_text())["study"]
+    ends = []
+    for reader in ("alice", "bob", "carol"):
+        with open_store(study) as s:
+            seq = s.sequence(reader)
+        blocks = [it.block for it in seq]
+        assert blocks[:2] == ["practice"] * 2 and blocks.count("repeat") == 4
+        main_pos = {it.image_id: it.position for it in seq if it.block == "main"}
+        for it in seq:
+            if it.block == "repeat":
+                orig = key[it.image_id]["repeat_of"]
+                # a fresh id (its own file with the same pixels), shown after a washout of >= washout items
+                assert orig in main_pos and it.image_id != orig and it.item != orig
+                assert (study / "images" / f"{it.image_id}.png").read_bytes() == (study / "images" / f"{orig}.png").read_bytes()
+                assert it.position - main_pos[orig] - 1 >= cfg["washout"]
+        ends.append(blocks[-4:] == ["repeat"] * 4)
+        assert not ({it.image_id for it in seq if it.block == "practice"} & set(main_pos))
+    assert not all(ends)  # interleaved, not parked at the end
     assert cfg["n_real"] == cfg["n_synthetic"] == 16 and cfg["seed"] == 3
 
 
@@ -209,7 +220,12 @@ def test_analysis_of_a_study(rated_study):
     long = A.load_long(study)
     main_rows = long[long["block"] == "main"]
     assert res["n_readers"] == 3 and res["n_cases"] == 32 and res["n_practice_ratings_excluded"] == 6
-    assert res["pooled"]["auc"] == pytest.approx(roc_auc_score(main_rows["truth"], main_rows["rating"]))
+    # no pooled row treating 3 x 32 correlated ratings as independent; all generators together is
+    # the mean of the readers' AUCs, with a Hillis interval (readers and cases random)
+    assert "pooled" not in res
+    all_g = res["all_generators"]
+    assert all_g["reader_auc"] == pytest.approx(np.mean([roc_auc_score(g["truth"], g["rating"]) for _, g in main_rows.groupby("reader")]))
+    assert all_g["reader_auc_ci_low"] < all_g["reader_auc"] < all_g["reader_auc_ci_high"]
     for g, s in res["per_generator"].items():
         aucs, fooled = [], []
         for reader, rows in main_rows.groupby("reader"):

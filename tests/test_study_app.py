@@ -18,11 +18,21 @@ def study(tmp_path, monkeypatch):
     return path, links
 
 
-def _open(token):
+def _open(token, begin=True):
+    """Open the app with ``token``; with ``begin``, click through the instructions and (once per
+    reader) the details form, as a reader does before the first image."""
     at = AppTest.from_file(APP, default_timeout=60)
     if token is not None:
         at.query_params["token"] = token
-    return at.run()
+    at.run()
+    if begin and any(b.key == "start" for b in at.button):
+        at.button(key="start").click().run()
+    if begin and any(s.key == "d_role" for s in at.selectbox):
+        at.selectbox(key="d_role").select("radiologist")
+        at.number_input(key="d_years").set_value(7)
+        at.selectbox(key="d_volume").select("5 to 20")
+        next(b for b in at.button if b.label == "Continue").click().run()
+    return at
 
 
 def _texts(at):
@@ -106,15 +116,19 @@ def test_admin_page(study):
     at = _open(links.reader_tokens["bob"])
     at.button(key="rate_3").click().run()
     at.button(key="rate_4").click().run()
+    at.button(key="rate_5").click().run()
     admin = _open(links.admin_token)
     assert not admin.exception
     table = admin.dataframe[0].value.set_index("reader")
     with open_store(path) as s:
-        expected = {r["reader"]: (r["total"], r["rated"]) for r in s.progress()}
-    assert {r: (int(table.loc[r, "total"]), int(table.loc[r, "rated"])) for r in table.index} == expected
-    assert expected["bob"][1] == 2 and expected["alice"][1] == 0
+        expected = {r["reader"]: (r["total"], r["rated"], r["practice_rated"]) for r in s.progress()}
+        n_main = sum(1 for it in s.sequence("bob") if it.block != "practice")
+    assert {r: (int(table.loc[r, "total"]), int(table.loc[r, "rated"]), int(table.loc[r, "practice_rated"])) for r in table.index} == expected
+    # the two practice answers are not counted as ratings (the reader page says "1 of n" too)
+    assert expected["bob"] == (n_main, 1, 2) and expected["alice"][1:] == (0, 0)
+    assert table.loc["bob", "role"] == "radiologist" and str(table.loc["bob", "years"]) == "7"
     exports = [e for e in admin.get("download_button")]
-    assert len(exports) == 3
+    assert len(exports) == 5
     # the reader page never shows the admin table
     assert len(_open(links.reader_tokens["alice"]).dataframe) == 0
 

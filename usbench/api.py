@@ -75,16 +75,20 @@ def evaluate(generated: "str | Path | ImageSet", reference: "str | Path | ImageS
     (``"kid@radiomics"`` picks the extractor; default: all that can run, the others skipped with
     the reason), overall and per label, with bootstrap intervals. ``train`` is the generator's
     training set (memorization). Features are cached in ``cache`` (default ``~/.cache/usbench/features``)."""
+    from usbench import validate
     from usbench.evaluation import default_provenance, evaluate_imageset, feature_store, select_metrics
     from usbench.weights import usbench_cache
 
     cfg = from_flags(config, metrics=list(metrics) if metrics else None, inception_weights=inception_weights,
                      image_size=image_size, n_bootstrap=n_bootstrap, seed=seed, segmenter=segmenter,
                      alexnet_weights=alexnet_weights)
-    specs = select_metrics(cfg)  # unknown names fail before any image is read
+    validate.check_evaluate_config(cfg)  # numbers, names, paths, weights: before any image is read
+    specs = select_metrics(cfg)
     gen = load_dataset(generated, cfg.image_size, progress=progress)
     ref = load_dataset(reference, cfg.image_size, progress=progress)
     train_set = load_dataset(train, cfg.image_size) if train is not None else None
+    validate.check_evaluate_inputs(gen, ref, train_set)  # corrupt, tiny, non-binary masks: before any feature
+    validate.check_writable(cache, "--cache")
     store = feature_store(cfg, Path(cache) if cache else usbench_cache() / "features", progress=progress)
     result = evaluate_imageset(gen, ref, specs, store, cfg, train=train_set, progress=progress, log=log,
                                provenance=lambda: default_provenance(store, _describe(reference), ref.content_hash(),
@@ -103,14 +107,17 @@ def generate(generator: str, n: int | None, out: str | Path, *, config: "str | P
     same requests ``usbench run`` makes. ``config`` is a TOML file, a RunConfig, or the generator's
     own options as a dict. Under ``accelerate launch`` the work is sharded; the non-main processes
     return None."""
+    from usbench import validate
     from usbench.datasets.splits import split as split_set
     from usbench.generators import GENERATORS
     from usbench.generators.plan import plan_generation
     from usbench.runs import check_new_out, generate_images
 
     check_new_out(Path(out))
+    validate.check_n(n)
     gen_config = config if isinstance(config, dict) else None
     cfg = from_flags(None if gen_config is not None else config, seed=seed, split=split, image_size=image_size)
+    validate.check_config_numbers(cfg)
     mask_conditioned = getattr(GENERATORS.get(generator), "mask_conditioned", False)  # unknown names fail here
     reference = load_dataset(masks_from or DEFAULTS["labels_from"], cfg.image_size, progress=progress)
     n = DEFAULTS["n_generate"] if n is None else n
@@ -128,30 +135,39 @@ def run(config: "str | Path | RunConfig | None" = None, *, generators: Sequence[
         seed: int | None = None, out: str | Path | None = None, image_size: int | None = None,
         n_bootstrap: int | None = None, split: str | None = None, inception_weights: str | Path | None = None,
         segmenter: str | Path | None = None, alexnet_weights: str | Path | None = None, utility: bool | None = None,
-        studies: Iterable[str | Path] = (), progress: bool = False, log: Callable[[str], None] = _quiet) -> "BenchmarkResult":
+        studies: Iterable[str | Path] = (), force: bool = False, progress: bool = False,
+        log: Callable[[str], None] = _quiet) -> "BenchmarkResult":
     """What ``usbench run`` does: for each generator, generate (or reuse) ``n`` images, compute the
     metrics against the reference, write ``<out>/runs/<run_id>/``, ``leaderboard.csv`` and
     ``report.html``. With no arguments: the built-in benchmark (phantom reference, every generator
-    and metric that needs no downloaded weights)."""
+    and metric that needs no downloaded weights). Everything that can be checked without generating
+    an image is checked first (:func:`usbench.validate.check_run_config`); files in ``out`` that
+    usbench did not write are never overwritten unless ``force``."""
+    from usbench import validate
     from usbench.runs import run_benchmark
 
     cfg = from_flags(config, generators=list(generators) if generators else None, reference=reference,
                      metrics=list(metrics) if metrics else None, n=n, seed=seed, out=out, image_size=image_size,
                      n_bootstrap=n_bootstrap, split=split, inception_weights=inception_weights, segmenter=segmenter,
                      alexnet_weights=alexnet_weights, utility=utility)
+    validate.check_run_config(cfg, force=force)
     return run_benchmark(cfg, progress=progress, log=log, studies=[Path(s) for s in studies])
 
 
-def write_leaderboard(runs: Iterable[str | Path], out: str | Path, *, studies: Iterable[str | Path] = ()) -> list[dict[str, Any]]:
+def write_leaderboard(runs: Iterable[str | Path], out: str | Path, *, studies: Iterable[str | Path] = (),
+                      force: bool = False) -> list[dict[str, Any]]:
     """Aggregate run folders (or benchmark output folders) into ``out`` (a CSV file; ``.md`` and
-    ``.html`` beside it), joining reader-study columns; returns the rows."""
+    ``.html`` beside it), joining reader-study columns; returns the rows. Files there that usbench
+    did not write are refused unless ``force``."""
     from usbench import leaderboard as lb
+    from usbench import outputs
     from usbench.errors import OutputError
     from usbench.imageset import ensure_writable_dir
 
     out = Path(out)
     if out.is_dir():
         raise OutputError(f"{out} is a folder", "give a file name such as leaderboard.csv")
+    outputs.claim(out.parent, [out.name, out.with_suffix(".md").name, out.with_suffix(".html").name], force=force)
     rows = lb.rows_from_runs([Path(r) for r in runs], reader_columns=lb.reader_columns([Path(s) for s in studies]))
     ensure_writable_dir(out.parent if str(out.parent) else Path("."))
     lb.write_all(rows, out)

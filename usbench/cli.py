@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: Rich markup would swallow "[generator.NAME]" and "[default: ...]"
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 data_app = typer.Typer(help="Real datasets: inspect them (duplicates, split leaks); make the phantom set.", no_args_is_help=True)
@@ -52,6 +53,17 @@ def _log(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+def _print_table(rows: list, all_subsets: bool) -> None:
+    """The leaderboard on stdout: a compact table of the `all` rows and the lines that explain it."""
+    import shutil
+
+    from usbench import leaderboard
+
+    width = shutil.get_terminal_size((10_000, 24)).columns if sys.stdout.isatty() else None
+    typer.echo(leaderboard.to_rich(rows, all_subsets=all_subsets, width=width), nl=False)
+    typer.echo(leaderboard.footer(rows, all_subsets=all_subsets), nl=False)
+
+
 @app.command()
 def run(
     generator: List[str] = typer.Option([], "--generator", "-g", help="Generator to run (repeatable). Default: every built-in generator that needs no downloaded weights."),
@@ -60,16 +72,18 @@ def run(
     n: Optional[int] = typer.Option(None, "--n", help=f"Images per generator (default {DEFAULTS['n']})."),
     seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of requests, splits and bootstrap (default {DEFAULTS['seed']})."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=f"Output folder (default ./{DEFAULTS['out']})."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it; default: none, the built-in defaults)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square images compared (default {DEFAULTS['image_size']})."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help=f"Bootstrap resamples for intervals (default {DEFAULTS['n_bootstrap']}; 0 = none)."),
-    split: Optional[str] = typer.Option(None, "--split", help="Reference split: 'seeded' or 'paper' (BUSI's published hold-out)."),
-    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
-    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
-    alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity."),
-    study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable)."),
+    split: Optional[str] = typer.Option(None, "--split", help=f"Reference split: 'seeded' or 'paper' (BUSI's published hold-out) (default {DEFAULTS['split']})."),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
+    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence (default: ~/.cache/usbench/models/segmenter)."),
+    alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity (default: looked up in the caches)."),
+    study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable; default: none)."),
     utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files in --out that usbench did not write (a report.html of yours, ...)."),
+    all_subsets: bool = typer.Option(False, "--all-subsets", help="Print the per-label rows too (the files always hold them)."),
 ) -> None:
     """Run a benchmark: generate → features → metrics → leaderboard.csv and report.html.
 
@@ -87,16 +101,16 @@ def run(
       usbench run --config benchmark.toml --out results/
     """
     import usbench
+    from usbench import validate
 
+    validate.check_run_numbers(n=n, seed=seed, image_size=image_size, n_bootstrap=n_bootstrap, split=split)
     result = usbench.run(config, generators=generator, reference=reference, metrics=metrics, n=n, seed=seed, out=out,
                          image_size=image_size, n_bootstrap=n_bootstrap, split=split, inception_weights=inception_weights,
                          segmenter=segmenter, alexnet_weights=alexnet_weights, utility=True if utility else None,
-                         studies=study, progress=not quiet, log=_log)
+                         studies=study, force=force, progress=not quiet, log=_log)
     if result.main_process:
-        from usbench import leaderboard
-
-        _print(leaderboard.to_markdown(result.rows))
-        _print(f"wrote {result.leaderboard_csv} and {result.report_html}")
+        _print_table(result.rows, all_subsets)
+        _log(f"wrote {result.leaderboard_csv} and {result.report_html}")
 
 
 @app.command()
@@ -108,8 +122,8 @@ def generate(
     labels_from: Optional[str] = typer.Option(None, "--labels-from", help=f"Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow (default {DEFAULTS['labels_from']})."),
     split: Optional[str] = typer.Option(None, "--split", help="Split whose test part gives the conditioning masks: 'seeded' (default) or 'paper'."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square output images (default {DEFAULTS['image_size']})."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML with a [generator.NAME] table."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file whose [generator.NAME] table configures the generator (default: none, its defaults)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Generate images with one generator into an ImageSet folder (resumable).
 
@@ -124,7 +138,9 @@ def generate(
       accelerate launch -m usbench generate -g sd-busi --n 1000 --out sd1000/
     """
     import usbench
+    from usbench import validate
 
+    validate.check_run_numbers(n=n, seed=seed, image_size=image_size, split=split)
     images = usbench.generate(generator, n, out, config=config, seed=seed, masks_from=labels_from, split=split,
                               image_size=image_size, progress=not quiet)
     if images is not None:
@@ -135,18 +151,18 @@ def generate(
 def evaluate(
     generated: Path = typer.Option(..., "--generated", help="Generated images: an ImageSet folder or a folder of images."),
     reference: str = typer.Option(..., "--reference", help="Real images: a dataset folder or 'phantom-busi'."),
-    train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization."),
+    train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization (default: none, memorization is skipped)."),
     metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric (repeatable). Default: all that can run."),
-    seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of the bootstrap (default {DEFAULTS['seed']})."),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of the bootstrap and of KID's subsets (default {DEFAULTS['seed']})."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square images compared (default {DEFAULTS['image_size']})."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help=f"Bootstrap resamples for intervals (default {DEFAULTS['n_bootstrap']}; 0 = none)."),
-    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth."),
-    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence."),
-    alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration ([metric.*], [extractor.*]; flags override it)."),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
+    segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence (default: ~/.cache/usbench/models/segmenter)."),
+    alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity (default: looked up in the caches)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration ([metric.*], [extractor.*]; flags override it; default: none)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default: ~/.cache/usbench/features)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Score a folder of generated images against real ones (no generation).
 
@@ -158,6 +174,9 @@ def evaluate(
     """
     import usbench
 
+    from usbench import validate
+
+    validate.check_run_numbers(seed=seed, image_size=image_size, n_bootstrap=n_bootstrap)
     result = usbench.evaluate(generated, reference, metrics=metrics, train=train, inception_weights=inception_weights,
                               image_size=image_size, n_bootstrap=n_bootstrap, seed=seed, cache=cache, segmenter=segmenter,
                               alexnet_weights=alexnet_weights, config=config, progress=not quiet, log=_log)
@@ -168,7 +187,9 @@ def evaluate(
 def leaderboard_cmd(
     dirs: List[Path] = typer.Argument(..., help="Benchmark output folders or run folders."),
     out: Path = typer.Option(..., "--out", "-o", help="CSV file to write (.md and .html beside it)."),
-    study: List[Path] = typer.Option([], "--study", help="Reader-study folder to join (repeatable)."),
+    study: List[Path] = typer.Option([], "--study", help="Reader-study folder to join (repeatable; default: none)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite FILE.csv/.md/.html even if usbench did not write them."),
+    all_subsets: bool = typer.Option(False, "--all-subsets", help="Print the per-label rows too (the files always hold them)."),
 ) -> None:
     """Aggregate runs into leaderboard.csv (+ .md, .html).
 
@@ -181,9 +202,9 @@ def leaderboard_cmd(
     import usbench
     from usbench import leaderboard
 
-    rows = usbench.write_leaderboard(dirs, out, studies=study)
-    _print(leaderboard.to_markdown(rows))
-    _print(f"wrote {out} ({len(rows)} rows)")
+    rows = usbench.write_leaderboard(dirs, out, studies=study, force=force)
+    _print_table(rows, all_subsets)
+    _log(f"wrote {out} ({len(rows)} rows) and its .md and .html")
 
 
 @data_app.command("inspect")
@@ -247,8 +268,12 @@ def data_make_phantom(
 
       usbench data make-phantom --out small --n 30 --seed 1 --size 128
     """
+    from usbench import validate
     from usbench.datasets.phantom import make_phantom_dataset
 
+    validate.check_n(n)
+    validate.check_seed(seed)
+    validate.check_image_size(size, "--size")
     counts = make_phantom_dataset(out, n=n, seed=seed, size=size, progress=True)
     summary = ", ".join(f"{c} {label}" for label, c in counts.items())
     _print(f"wrote {sum(counts.values())} phantom images ({summary}) at {size}x{size} to {out}")
@@ -276,17 +301,18 @@ def _finetune(kind: str, **flags) -> None:
 
 _FT_DATA = typer.Option(..., "--data", help="Training data: a BUSI folder, BUS-BRA, UDIAT or an ImageSet.")
 _FT_OUT = typer.Option(None, "--out", help="Output folder (default: where the generator looks, ~/.cache/usbench/models/<kind>).")
-_FT_LORA = typer.Option(None, "--lora", help="Train a LoRA adapter of this rank instead of the whole UNet.")
+_FT_LORA = typer.Option(None, "--lora", help="Train a LoRA adapter of this rank instead of the whole UNet (default: none, the whole UNet).")
 _FT_STEPS = typer.Option(None, "--steps", help="Training steps (default: the authors': 20000 SD, 15000 ControlNet).")
-_FT_LR = typer.Option(None, "--lr", help="Learning rate (default: 2e-6 SD, 1e-5 ControlNet, 1e-4 with --lora).")
+_FT_LR = typer.Option(None, "--lr", help="Learning rate (default: 2e-6, the authors'; 1e-4 with --lora).")
+_FT_LR_CN = typer.Option(None, "--lr", help="Learning rate (default: 1e-5, the authors').")
 _FT_BS = typer.Option(None, "--batch-size", help="Batch size per process (default: 2 SD, 4 ControlNet).")
 _FT_RES = typer.Option(None, "--resolution", help="Training size in px (default: the base model's, 512 for SD 1.5).")
 _FT_MP = typer.Option(None, "--mixed-precision", help="no, fp16 or bf16 (default: no).")
-_FT_EMA = typer.Option(None, "--ema/--no-ema", help="Keep an exponential moving average of the weights and save it.")
-_FT_RESUME = typer.Option(None, "--resume", help="Continue from the newest checkpoint in --out.")
+_FT_EMA = typer.Option(None, "--ema/--no-ema", help="Keep an exponential moving average of the weights and save it (default: off).")
+_FT_RESUME = typer.Option(None, "--resume", help="Continue from the newest checkpoint in --out (default: off).")
 _FT_CKPT = typer.Option(None, "--checkpoint-every", help="Save a resumable checkpoint every N steps (default: 500).")
 _FT_SEED = typer.Option(None, "--seed", help="Seed of data order, augmentation and noise (default: 0).")
-_FT_SPLIT = typer.Option(None, "--split", help="auto (paper split for BUSI, else seeded), paper, seeded or none.")
+_FT_SPLIT = typer.Option(None, "--split", help="auto (paper split for BUSI, else seeded), paper, seeded or none (default: auto).")
 _FT_GC = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
                       help="Recompute activations to save memory (default: on, as the authors; off is faster).")
 
@@ -296,7 +322,7 @@ def finetune_sd_cmd(
     data: str = _FT_DATA,
     base: str = typer.Option(..., "--base", help="Stable Diffusion 1.5: a diffusers folder or a hub id in the HF cache."),
     out: Optional[str] = _FT_OUT,
-    init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this fine-tuned SD."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this fine-tuned SD (default: none, start from --base)."),
     lora: Optional[int] = _FT_LORA, steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR,
     batch_size: Optional[int] = _FT_BS, resolution: Optional[int] = _FT_RES, mixed_precision: Optional[str] = _FT_MP,
     ema: Optional[bool] = _FT_EMA, resume: Optional[bool] = _FT_RESUME, checkpoint_every: Optional[int] = _FT_CKPT,
@@ -324,8 +350,8 @@ def finetune_controlnet_cmd(
     data: str = _FT_DATA,
     base: str = typer.Option(..., "--base", help="The fine-tuned SD (output of `usbench finetune sd-busi`)."),
     out: Optional[str] = _FT_OUT,
-    init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this ControlNet checkpoint."),
-    steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR,
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Successive fine-tuning: start from this ControlNet checkpoint (default: none, a new ControlNet)."),
+    steps: Optional[int] = _FT_STEPS, lr: Optional[float] = _FT_LR_CN,
     batch_size: Optional[int] = _FT_BS, resolution: Optional[int] = _FT_RES, mixed_precision: Optional[str] = _FT_MP,
     ema: Optional[bool] = _FT_EMA, resume: Optional[bool] = _FT_RESUME, checkpoint_every: Optional[int] = _FT_CKPT,
     seed: Optional[int] = _FT_SEED, split: Optional[str] = _FT_SPLIT, gradient_checkpointing: Optional[bool] = _FT_GC,
@@ -356,7 +382,7 @@ def segmenter_train(
     epochs: int = typer.Option(40, "--epochs", help="Training epochs (the best validation epoch is kept)."),
     size: int = typer.Option(256, "--size", help="Image size the U-Net trains and segments at."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the validation hold-out and training."),
-    batch_size: int = typer.Option(16, "--batch-size"),
+    batch_size: int = typer.Option(16, "--batch-size", help="Images per training step."),
     width: int = typer.Option(16, "--width", help="Channels of the U-Net's first level (then x2, x4, x8); 8 is enough for the phantom on CPU."),
 ) -> None:
     """Train the lesion segmenter behind mask adherence, and measure its ceiling on the test split.
@@ -423,11 +449,11 @@ def utility(
     n_synthetic: int = typer.Option(0, "--n-synthetic", help="Synthetic images added to training (0: all benign/malignant ones)."),
     seeds: int = typer.Option(3, "--seeds", help="Training seeds per arm."),
     model: str = typer.Option("small-cnn", "--model", help="small-cnn (CPU, phantom) or resnet18 (real data)."),
-    resnet_weights: Optional[Path] = typer.Option(None, "--resnet-weights", help="torchvision resnet18-f37072fd.pth (ImageNet); random init when absent."),
+    resnet_weights: Optional[Path] = typer.Option(None, "--resnet-weights", help="torchvision resnet18-f37072fd.pth (ImageNet) (default: none, random init)."),
     size: int = typer.Option(0, "--size", help="Image size (0: 64 for small-cnn, 224 for resnet18)."),
     epochs: int = typer.Option(30, "--epochs", help="Passes over the real training split (every arm gets that many steps)."),
     split: str = typer.Option("seeded", "--split", help="seeded or paper."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for utility.json."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for utility.json (default: none, printed only)."),
     as_json: bool = typer.Option(False, "--json", help="Print the leaderboard columns as JSON."),
 ) -> None:
     """Downstream utility: does adding generated images help a benign-vs-malignant classifier?
@@ -489,46 +515,166 @@ def study_create(
     reference: Path = typer.Option(..., "--reference", help="Real reference set (any layout usbench reads)."),
     run: List[Path] = typer.Option(..., "--run", help="Generator run directory (repeat for several)."),
     out: Path = typer.Option(..., "--out", help="New study folder."),
-    readers: str = typer.Option("reader1,reader2", "--readers", help="Comma-separated reader names."),
-    n_per_source: int = typer.Option(20, "--n-per-source", help="Synthetic cases per run."),
-    prevalence: float = typer.Option(0.5, "--prevalence", help="Share of synthetic cases among the main cases."),
-    size: int = typer.Option(256, "--size", help="Every image is shown at SIZE x SIZE pixels."),
-    seed: int = typer.Option(0, "--seed"),
-    practice: int = typer.Option(0, "--practice", help="Practice cases with feedback (not analysed)."),
-    repeats: int = typer.Option(0, "--repeats", help="Main cases shown twice (intra-reader consistency)."),
-    lock_back: bool = typer.Option(False, "--lock-back", help="Readers cannot go back and change answers."),
-    title: str = typer.Option("Which images are real?", "--title"),
-    fsync: bool = typer.Option(False, "--fsync", help="fsync every rating (survives power cuts; slower)."),
-    base_url: str = typer.Option("http://127.0.0.1:8501", "--base-url", help="Base of the printed links."),
+    config: Optional[Path] = typer.Option(None, "--config", help="a TOML file whose 'study' table holds the settings (instructions, questions, 2AFC, ...); flags given win."),
+    readers: Optional[str] = typer.Option(None, "--readers", help="Comma-separated reader names (default reader1,reader2)."),
+    n_per_source: Optional[int] = typer.Option(None, "--n-per-source", help="Synthetic cases per run (default 20)."),
+    prevalence: Optional[float] = typer.Option(None, "--prevalence", help="Share of synthetic cases among the main cases (default 0.5)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Every image is shown at SIZE x SIZE pixels (default 256)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of sampling and orders (default 0)."),
+    practice: Optional[int] = typer.Option(None, "--practice", help="Practice cases with feedback (not analysed) (default 0)."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Main cases shown twice, under a fresh id (intra-reader consistency) (default 0)."),
+    washout: Optional[int] = typer.Option(None, "--washout", help="At least this many items between a case and its repeat (default 10)."),
+    afc_pairs: Optional[int] = typer.Option(None, "--afc-pairs", help="2AFC pairs (real and synthetic side by side) per run (default 0)."),
+    lock_back: Optional[bool] = typer.Option(None, "--lock-back", help="Readers cannot go back and change answers."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title shown to readers (default: Which images are real?)."),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="Links expire after this many days (default never)."),
+    fsync: Optional[bool] = typer.Option(None, "--fsync", help="fsync every answer (survives power cuts; slower)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Base of the printed links (default http://127.0.0.1:8501)."),
 ) -> None:
-    """Build a blinded reader study and print one secret link per reader and one admin link.
+    """Build a blinded reader study, audit its blinding, and print one secret link per reader and one admin link.
+
+    A study whose files or order would tell real from generated images is refused (nothing written).
 
     Example:
 
       usbench study create --reference real/ --run runs/sd-busi-1a2b --run runs/phantom-3c4d \\
           --readers alice,bob,carol --n-per-source 30 --practice 4 --repeats 10 --out study/
+
+      usbench study create --config study.toml --reference real/ --run runs/sd-busi-1a2b --out study/
     """
     from rich.progress import Progress
 
     from usbench.reader_study.builder import StudyConfig, create_study
 
-    cfg = StudyConfig(readers=[r.strip() for r in readers.split(",") if r.strip()], n_per_source=n_per_source,
-                      synthetic_prevalence=prevalence, size=size, seed=seed, practice=practice, repeats=repeats,
-                      allow_back=not lock_back, title=title, fsync_each_rating=fsync, base_url=base_url)
+    flags = {"readers": [r.strip() for r in readers.split(",") if r.strip()] if readers is not None else None,
+             "n_per_source": n_per_source, "synthetic_prevalence": prevalence, "size": size, "seed": seed, "practice": practice,
+             "repeats": repeats, "washout": washout, "afc_pairs": afc_pairs, "allow_back": None if lock_back is None else not lock_back,
+             "title": title, "token_days": expires_days, "fsync_each_rating": fsync, "base_url": base_url}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    cfg = StudyConfig.from_toml(config, flags) if config is not None else StudyConfig(**flags)
     with Progress(transient=True) as bar:
         task = bar.add_task("re-encoding images", total=None)
         links = create_study(reference, list(run), out, cfg, progress=lambda i, n: bar.update(task, completed=i, total=n))
-    _print(f"study written to {out} (links also in {out / 'admin' / 'links.txt'}, readable only by you)")
+    _print(f"study written to {out}; blinding audit passed (admin/audit.json); links also in {out / 'admin' / 'links.txt'}, readable only by you")
     for name, link in links.links().items():
         _print(f"{name}\t{link}")
+
+
+@study_app.command("audit")
+def study_audit(
+    study: Path = typer.Argument(..., help="Study folder."),
+    perms: int = typer.Option(2000, "--permutations", help="Permutations for each p-value."),
+    json_out: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+) -> None:
+    """Check the blinding: can anything but the pixels tell real from generated images?
+
+    Measures byte size, mtime, inode, listing order, names, dimensions, bit depth, PNG chunks,
+    metadata, serving order, repeat positions and 2AFC sides as AUCs with permutation p-values.
+    Fails (exit code 2) when one leaks: AUC > 0.65 and significant.
+
+    Example:
+
+      usbench study audit study/
+    """
+    import json
+
+    from usbench.reader_study.audit import BlindingLeakError, audit_study, format_audit
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    report = audit_study(study, n_perm=perms)
+    _print(json.dumps(report, indent=2) if json_out else format_audit(report))
+    if not report["passed"]:
+        raise BlindingLeakError(f"the blinding audit of {study} failed: " + format_audit(report).splitlines()[0].removeprefix("FAILED: "),
+                                "rebuild the study with `usbench study create`; never serve a leaking study")
+
+
+readers_app = typer.Typer(help="Add, revoke, re-issue or unlock the readers of a study.", no_args_is_help=True)
+study_app.add_typer(readers_app, name="readers")
+
+
+@readers_app.command("add")
+def study_readers_add(
+    study: Path = typer.Argument(..., help="Study folder."),
+    reader: str = typer.Argument(..., help="New reader name."),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="The link expires after this many days."),
+) -> None:
+    """Add a reader (own seeded order over the study's cases) and print their link.
+
+    Example:
+
+      usbench study readers add study/ dave --expires-days 30
+    """
+    from usbench.reader_study.builder import add_reader
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    _print(f"{reader}\t{add_reader(study, reader, expires_days)}")
+
+
+@readers_app.command("revoke")
+def study_readers_revoke(
+    study: Path = typer.Argument(..., help="Study folder."),
+    reader: str = typer.Argument(..., help="Reader name."),
+) -> None:
+    """Make a reader's link stop working at once (their answers stay).
+
+    Example:
+
+      usbench study readers revoke study/ dave
+    """
+    from usbench.reader_study.builder import revoke_reader
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    revoke_reader(study, reader)
+    _print(f"{reader}: link revoked")
+
+
+@readers_app.command("reissue")
+def study_readers_reissue(
+    study: Path = typer.Argument(..., help="Study folder."),
+    reader: str = typer.Argument(..., help="Reader name."),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="The new link expires after this many days."),
+) -> None:
+    """Give a reader a new link (the old one stops working; answers and place are kept).
+
+    Example:
+
+      usbench study readers reissue study/ alice
+    """
+    from usbench.reader_study.builder import reissue_reader
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    _print(f"{reader}\t{reissue_reader(study, reader, expires_days)}")
+
+
+@readers_app.command("unlock")
+def study_readers_unlock(
+    study: Path = typer.Argument(..., help="Study folder."),
+    reader: str = typer.Argument(..., help="Reader name."),
+) -> None:
+    """Let a finished reader change answers again (logged; every earlier answer stays in the log).
+
+    Example:
+
+      usbench study readers unlock study/ alice
+    """
+    from usbench.reader_study.builder import unlock_reader
+    from usbench.reader_study.serve import check_study
+
+    check_study(study)
+    unlock_reader(study, reader)
+    _print(f"{reader}: unlocked")
 
 
 @study_app.command("serve")
 def study_serve(
     study: Path = typer.Argument(..., help="Study folder."),
-    port: int = typer.Option(8501, "--port"),
+    port: int = typer.Option(8501, "--port", help="TCP port to listen on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep 127.0.0.1 behind a reverse proxy."),
-    base_path: str = typer.Option("", "--base-path", help="URL path prefix, e.g. studyA behind a proxy."),
+    base_path: str = typer.Option("", "--base-path", help="URL path prefix, e.g. studyA behind a proxy (default: none, served at /)."),
 ) -> None:
     """Serve the reader app (Streamlit) for a study.
 
@@ -546,7 +692,7 @@ def study_serve(
 @study_app.command("progress")
 def study_progress(
     study: Path = typer.Argument(..., help="Study folder."),
-    token: Optional[str] = typer.Option(None, "--token", help="Show only the reader owning this token."),
+    token: Optional[str] = typer.Option(None, "--token", help="Show only the reader owning this token (default: every reader)."),
 ) -> None:
     """Show how far every reader (or the reader owning --token) is.
 
@@ -573,10 +719,10 @@ def study_progress(
 @study_app.command("analyze")
 def study_analyze(
     study: Path = typer.Argument(..., help="Study folder."),
-    cov: str = typer.Option("delong", "--cov", help="AUC covariance: delong (nested designs), jackknife, unbiased."),
-    partial: bool = typer.Option(False, "--partial", help="Analyse the cases every reader has finished."),
+    cov: str = typer.Option("delong", "--cov", help="AUC covariance: delong (any design), jackknife or unbiased (fully crossed only; refused otherwise)."),
+    partial: bool = typer.Option(False, "--partial", help="Analyse the cases every reader has rated (refused below 3 real and 3 synthetic per generator)."),
     boot: int = typer.Option(2000, "--boot", help="Bootstrap replicates for fool-rate intervals."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     json_out: bool = typer.Option(False, "--json", help="Print analysis.json instead of the table."),
 ) -> None:
     """Reader statistics: detection, fool rate per generator, MRMC, agreement; writes analysis.* into STUDY.
@@ -602,7 +748,7 @@ def study_analyze(
 def study_mrmc(
     ratings: Path = typer.Argument(..., help="Long CSV with reader,treatment,case,truth,rating."),
     cov: str = typer.Option("jackknife", "--cov", help="jackknife, delong or unbiased."),
-    alpha: float = typer.Option(0.05, "--alpha"),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the tests and intervals."),
     json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """MRMC ROC analysis (Obuchowski-Rockette/Hillis and DBM) of any long-format ratings table.
@@ -624,7 +770,7 @@ def study_mrmc(
 @study_app.command("export")
 def study_export(
     study: Path = typer.Argument(..., help="Study folder."),
-    fmt: str = typer.Option("long", "--format", help="long, mrmcaov (also RJafroc) or imrmc."),
+    fmt: str = typer.Option("long", "--format", help="long (first and final answers), log (every answer), afc, mrmcaov (also RJafroc) or imrmc."),
     out: Path = typer.Option(..., "--out", help="Output file."),
 ) -> None:
     """Export the ratings (long CSV, MRMCaov/RJafroc CSV, iMRMC input).
@@ -640,26 +786,56 @@ def study_export(
     _print(f"written {export(study, fmt, out)}")
 
 
+INTERRUPTED = "interrupted; rerun the same command to resume"
+
+
+def _usage_line(exc) -> str:
+    """typer's (or click's) usage error as one line, with where to read more."""
+    msg = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None and getattr(ctx, "command_path", "") else ""
+    return f"error: {msg}{where}"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the console script: user errors become one line and exit code 2."""
+    """Entry point of the console script: user errors become one line and exit code 2; Ctrl-C is 130."""
+    import click
+    from typer._click import exceptions as typer_click
+
+    from usbench import outputs
+
+    import rich
+
+    # every progress bar on stderr (stdout holds the result and nothing else), and none when stderr is no terminal
+    rich.reconfigure(stderr=True, quiet=not sys.stderr.isatty())
+    code = 0
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="usbench", standalone_mode=False)
+        code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0  # typer returns Exit codes (Ctrl-C: 130)
     except UsbenchError as err:
+        if isinstance(err, outputs.WriteError):
+            outputs.remove_created()  # a full or read-only disk: nothing partial is left
         typer.echo(f"error: {err}", err=True)
         return err.exit_code
     except typer.Exit as exc:  # raised by commands that end early on purpose
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    except (typer_click.NoArgsIsHelpError, click.exceptions.NoArgsIsHelpError) as exc:
+        exc.show()  # `usbench` or `usbench data` alone: the help, as asked
+        return 2
+    except (typer_click.ClickException, click.exceptions.ClickException) as exc:  # typer 0.29 raises its own copy
+        typer.echo(_usage_line(exc), err=True)
         return exc.exit_code
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        return 130
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return 2
-        raise
-    return 0
+    except OSError as exc:
+        if not outputs.is_disk_error(exc):
+            raise
+        outputs.remove_created()
+        typer.echo(f"error: {outputs.write_error(exc)}", err=True)
+        return 2
+    if code == 130:
+        typer.echo(INTERRUPTED, err=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import hashlib
 import json
 from dataclasses import fields
@@ -75,7 +77,7 @@ class ProgressBar:
     def __init__(self, total: int | None, description: str, enabled: bool = True, completed: int = 0,
                  extra_columns: tuple[str, ...] = (), **fields: Any):
         self._bar = None
-        if not enabled:
+        if not enabled or not sys.stderr.isatty():  # a bar is for a person at a terminal; piped, it is noise
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -63,8 +63,9 @@ def _weights_status() -> list[dict[str, Any]]:
             out.append({"name": spec.name, "file": spec.filename, "found": str(path), "sha256": digest})
         except WeightsError as err:
             out.append({"name": spec.name, "file": spec.filename, "found": None, "how": str(err)})
-    from usbench.weights import usbench_cache
+    from usbench.weights import other_weights_status, usbench_cache
 
+    out.extend(other_weights_status())  # lpips' alex.pth, SD 1.5
     for model in ("sd-busi", "controlnet-busi", "segmenter"):
         p = usbench_cache() / "models" / model
         out.append({"name": f"{model} model folder", "file": str(p), "found": str(p) if p.is_dir() else None,
@@ -83,7 +84,8 @@ def format_doctor(r: dict[str, Any]) -> str:
     lines.append("extractors: " + ", ".join(r["extractors"]))
     lines.append("weights:")
     for w in r["weights"]:
-        lines.append(f"  {'found  ' if w['found'] else 'missing'} {w['name']}: {w['found'] or w.get('how')}")
+        sha = f" (sha256 {w['sha256']})" if w.get("found") and w.get("sha256") else ""
+        lines.append(f"  {'found  ' if w['found'] else 'missing'} {w['name']}: {w['found'] or w.get('how')}{sha}")
     lines.append("search path: " + ", ".join(r["weights_search_path"]))
     return "\n".join(lines)
 

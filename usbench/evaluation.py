@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from usbench.common import SUBSET_ALL, fingerprint_of
+from usbench.common import SUBSET_ALL, ProgressBar, fingerprint_of
 from usbench.config import RunConfig
 from usbench.errors import NotEnoughImagesError, UsbenchError
 from usbench.imageset import ImageSet
@@ -110,47 +110,49 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
     features.register(generated, reference, train, heldout)
     wanted: list[str] = []
     skipped_now: dict[str, list[str]] = {}  # reason -> metrics, so one missing file is said once
-    for spec in specs:
-        metric = METRICS.get(spec.name).from_config(dict(spec.config))
-        # the run-wide segmenter/AlexNet file change the numbers of the metrics that load weights only
-        options = context_options if "weights" in getattr(metric, "needs", ()) else {}
-        for subset in subsets:
-            key = fingerprint_of(
-                spec.name, spec.config, subset, generated.content_hash(), reference.content_hash(),
-                train.content_hash() if train is not None else "", seed, n_bootstrap, image_size,
-                getattr(metric, "version", 1), *([options] if options else []),
-            )[:24]
-            wanted.append(key)
-            if key in done:
+    with ProgressBar(len(specs) * len(subsets), f"metrics of {generated.name}", progress) as bar:  # the longest phase
+        for spec in specs:
+            metric = METRICS.get(spec.name).from_config(dict(spec.config))
+            # the run-wide segmenter/AlexNet file change the numbers of the metrics that load weights only
+            options = context_options if "weights" in getattr(metric, "needs", ()) else {}
+            for subset in subsets:
+                key = fingerprint_of(
+                    spec.name, spec.config, subset, generated.content_hash(), reference.content_hash(),
+                    train.content_hash() if train is not None else "", seed, n_bootstrap, image_size,
+                    getattr(metric, "version", 1), *([options] if options else []),
+                )[:24]
+                wanted.append(key)
+                bar.update(completed=len(wanted) - 1, description=f"metrics of {generated.name}: {spec.label} ({subset})")
+                if key in done:
+                    if isinstance(done[key][0], SkippedMetric) and subset == SUBSET_ALL:
+                        break  # could not run overall: neither can it per label
+                    continue
+                label = None if subset == SUBSET_ALL else subset
+                restrict = (lambda s: s.filter(label=label) if label and s is not None else s)  # noqa: E731
+                ctx = MetricContext(
+                    generated=restrict(generated), reference=restrict(reference), train=restrict(train),
+                    heldout=restrict(heldout), features=features, seed=seed, n_bootstrap=n_bootstrap,
+                    image_size=image_size, progress=progress, segmenter=config.segmenter or None,
+                    alexnet_weights=config.alexnet_weights or None,
+                )
+                t0 = time.perf_counter()
+                try:
+                    out = metric.compute(ctx)
+                    done[key] = _entries_of(spec, metric, subset, out, key, round(time.perf_counter() - t0, 3))
+                    store.entries.extend(done[key])
+                except UsbenchError as err:  # missing weights, too few images, not applicable to this set
+                    if spec.explicit and subset == SUBSET_ALL:
+                        raise  # the user asked for it: an error, not a skip
+                    done[key] = [SkippedMetric(spec.name, subset, str(err), spec.config, key, round(time.perf_counter() - t0, 3))]
+                    store.skipped.extend(done[key])
+                    if subset == SUBSET_ALL:
+                        skipped_now.setdefault(str(err), []).append(spec.label)
+                if store_path is not None:
+                    if provenance is not None:
+                        _set_provenance(store, provenance())
+                    store.to_json(store_path, cache_keys=True)  # after each: a kill loses one metric at most
                 if isinstance(done[key][0], SkippedMetric) and subset == SUBSET_ALL:
-                    break  # could not run overall: neither can it per label
-                continue
-            label = None if subset == SUBSET_ALL else subset
-            restrict = (lambda s: s.filter(label=label) if label and s is not None else s)  # noqa: E731
-            ctx = MetricContext(
-                generated=restrict(generated), reference=restrict(reference), train=restrict(train),
-                heldout=restrict(heldout), features=features, seed=seed, n_bootstrap=n_bootstrap,
-                image_size=image_size, progress=progress, segmenter=config.segmenter or None,
-                alexnet_weights=config.alexnet_weights or None,
-            )
-            t0 = time.perf_counter()
-            try:
-                out = metric.compute(ctx)
-                done[key] = _entries_of(spec, metric, subset, out, key, round(time.perf_counter() - t0, 3))
-                store.entries.extend(done[key])
-            except UsbenchError as err:  # missing weights, too few images, not applicable to this set
-                if spec.explicit and subset == SUBSET_ALL:
-                    raise  # the user asked for it: an error, not a skip
-                done[key] = [SkippedMetric(spec.name, subset, str(err), spec.config, key, round(time.perf_counter() - t0, 3))]
-                store.skipped.extend(done[key])
-                if subset == SUBSET_ALL:
-                    skipped_now.setdefault(str(err), []).append(spec.label)
-            if store_path is not None:
-                if provenance is not None:
-                    _set_provenance(store, provenance())
-                store.to_json(store_path, cache_keys=True)  # after each: a kill loses one metric at most
-            if isinstance(done[key][0], SkippedMetric) and subset == SUBSET_ALL:
-                break  # a metric that cannot run overall cannot run per label either
+                    break  # a metric that cannot run overall cannot run per label either
     for reason, names in skipped_now.items():
         log(f"skipped {', '.join(names)}: {reason}")
     picked = [x for k in wanted for x in done.get(k, [])]

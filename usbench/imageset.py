@@ -97,6 +97,13 @@ def read_gray(path: Path) -> np.ndarray:
             return np.asarray(im, dtype=np.uint8).copy()
     except InputError:
         raise
+    except Image.DecompressionBombError as exc:  # a header claiming hundreds of megapixels
+        import re
+
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f" ({int(pixels.group(1)) / 1e6:.0f} megapixels)" if pixels else ""
+        raise InputError(f"image {path} is too large to decode safely{size}; Pillow refuses it as a possible "
+                         "decompression bomb", f"downscale it below {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(
             f"image {path} is corrupt or truncated ({type(exc).__name__})",
@@ -314,7 +321,27 @@ class ImageSet:
         atomic_write_text(Path(root) / filename, _manifest_text(self.records, self.extra_masks, Path(root)))
 
 
+def _manifest_seed(value: str, manifest: Path, line: int) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{manifest} line {line}: seed {value!r} is not a whole number",
+                         "write an integer seed or leave the seed column empty") from None
+
+
 def _read_manifest(manifest: Path, root: Path) -> tuple[list[ImageRecord], dict[str, tuple[Path, ...]]]:
+    try:
+        return _parse_manifest(manifest, root)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{manifest} is not UTF-8 (byte {exc.start}: {exc.reason})",
+                         "re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+    except csv.Error as exc:
+        raise InputError(f"{manifest} is not a valid CSV file ({exc})", "fix the quoting, or rewrite it with a CSV writer") from None
+
+
+def _parse_manifest(manifest: Path, root: Path) -> tuple[list[ImageRecord], dict[str, tuple[Path, ...]]]:
     with open(manifest, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = {"id", "file"} - set(reader.fieldnames or [])
@@ -335,7 +362,7 @@ def _read_manifest(manifest: Path, root: Path) -> tuple[list[ImageRecord], dict[
                 label=(row.get("label") or "").strip(),
                 mask_file=mask_files[0].resolve() if mask_files else None,
                 prompt=row.get("prompt") or "",
-                seed=int(seed) if seed else None,
+                seed=_manifest_seed(seed, manifest, reader.line_num),
                 source=row.get("source") or "",
                 group=row.get("group") or "",
             )
@@ -364,32 +391,27 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Atomic, with the user's umask; a full or read-only disk is one line (see usbench.outputs)."""
+    from usbench.outputs import atomic_write_bytes as write
+
+    write(path, data)
 
 
 def ensure_writable_dir(path: Path) -> Path:
     """Create ``path`` if needed and prove it writable; raise :class:`OutputError` otherwise."""
+    from usbench.outputs import make_dirs, write_error
+
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} is a file, not a folder", "choose a folder name for --out")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        make_dirs(path)
         probe = tempfile.NamedTemporaryFile(dir=path, prefix=".usbench-probe-", delete=True)
         probe.close()
+    except OutputError:
+        raise
     except OSError as exc:
-        raise OutputError(
-            f"cannot write to {path} ({exc.strerror or type(exc).__name__})", "choose another --out or fix its permissions"
-        ) from None
+        raise write_error(exc, path) from None
     return path
 
 

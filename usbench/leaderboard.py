@@ -34,9 +34,16 @@ METRIC_ORDER = [
 ]
 PROVENANCE_COLUMNS = [
     "seed", "image_size", "n_bootstrap", "ci_level", "resize_protocol", "extractors_sha256", "generator_fingerprint",
+    "generator_settings",
     "generated_hash", "reference_hash", "split", "usbench_version", "torch_version", "torch_fidelity_version",
     "diffusers_version", "numpy_version", "created",
 ]
+# The run settings that change the numbers: rows that differ in one of them are different runs, and
+# the printed table says how (``phantom (n=50)`` beside ``phantom (n=20)``), never two rows "phantom".
+SETTING_COLUMNS = ["n_generated", "n_reference", "seed", "image_size", "n_bootstrap", "split", "extractors_sha256",
+                   "generator_settings", "reference_hash"]
+# Direction of each metric column (True: higher is better), from the results' own higher_is_better.
+DIRECTIONS: dict[str, bool] = {}
 
 
 def rows_from_run(run_dir: Path) -> list[dict[str, Any]]:
@@ -61,6 +68,7 @@ def rows_from_result(run: RunResult) -> list[dict[str, Any]]:
         row[f"{col}_ci_high"] = _value(e.ci_high)
         if "weights_official" in e.details:  # a metric on pretrained weights: were they the pinned, official file?
             row[f"{col}_weights_official"] = bool(e.details["weights_official"])
+        DIRECTIONS[col] = bool(e.higher_is_better)
         row["n_generated"] = max(row.get("n_generated", 0), e.n_generated)
         row["n_reference"] = max(row.get("n_reference", 0), e.n_reference)
         row.setdefault("ci_level", e.ci_level)
@@ -75,8 +83,9 @@ def rows_from_result(run: RunResult) -> list[dict[str, Any]]:
             "seed": info.seed, "image_size": info.image_size, "n_bootstrap": ev.n_bootstrap,
             "resize_protocol": prov.get("resize_protocol", ""),
             "extractors_sha256": ";".join(f"{k}={v}" for k, v in sorted(prov.get("extractors_sha256", {}).items())),
-            "generator_fingerprint": info.generator_fingerprint, "generated_hash": ev.generated_hash,
-            "reference_hash": info.reference_hash, "split": info.split,
+            "generator_fingerprint": info.generator_fingerprint,
+            "generator_settings": ";".join(f"{k}={v}" for k, v in sorted((info.generator_config or {}).items())),
+            "generated_hash": ev.generated_hash, "reference_hash": info.reference_hash, "split": info.split,
             "usbench_version": versions.get("usbench", ""), "torch_version": versions.get("torch", ""),
             "torch_fidelity_version": versions.get("torch-fidelity", ""), "diffusers_version": versions.get("diffusers", ""),
             "numpy_version": versions.get("numpy", ""), "created": info.created,
@@ -167,38 +176,199 @@ def summary_columns(rows: list[dict[str, Any]]) -> list[str]:
             or (c not in ID_COLUMNS and c not in PROVENANCE_COLUMNS and c != "skipped" and not c.endswith(("_ci_low", "_ci_high")))]
 
 
-def _with_ci(r: dict[str, Any], c: str) -> str:
-    v = _fmt(r.get(c))
-    lo, hi = r.get(f"{c}_ci_low"), r.get(f"{c}_ci_high")
-    if v and lo is not None and hi is not None and not (isinstance(lo, float) and math.isnan(lo)):
-        return f"{_fmt(float(v))} [{_fmt(lo)}, {_fmt(hi)}]"
-    return v
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return float(v)
+
+
+def _with_ci(r: dict[str, Any], c: str, digits: int = 4) -> str:
+    """``value [low, high]`` on one line (the interval only when there is one)."""
+    v = _num(r.get(c))
+    if v is None:
+        return _fmt(r.get(c))
+    lo, hi = _num(r.get(f"{c}_ci_low")), _num(r.get(f"{c}_ci_high"))
+    if lo is not None and hi is not None:
+        return f"{_fmt(v, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
+    return _fmt(v, digits)
+
+
+def header(c: str) -> str:
+    """A metric's column header with its direction: ``frd ↓``, ``recall ↑``."""
+    d = DIRECTIONS.get(c)
+    return c if d is None else f"{c} {'↑' if d else '↓'}"
+
+
+def best_rows(rows: list[dict[str, Any]], c: str) -> set[int]:
+    """Indices of the rows holding the best value of column ``c`` (none when the direction is unknown
+    or fewer than two rows have a value)."""
+    d = DIRECTIONS.get(c)
+    vals = [(i, _num(r.get(c))) for i, r in enumerate(rows)]
+    vals = [(i, v) for i, v in vals if v is not None]
+    if d is None or len(vals) < 2:
+        return set()
+    target = max(v for _, v in vals) if d else min(v for _, v in vals)
+    return {i for i, v in vals if v == target}
+
+
+def display_names(rows: list[dict[str, Any]]) -> list[str]:
+    """The generator of each row, with the settings that tell apart runs of one generator.
+
+    Two runs of ``phantom`` with different ``--n`` print as ``phantom (n=20)`` and ``phantom (n=50)``;
+    when no shown setting differs (another seed, another config), the run id tells them apart.
+    """
+    runs_of: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in sorted(rows, key=lambda r: r["subset"] != "all"):  # a run's settings are those of its "all" row
+        runs_of.setdefault(r["generator"], {}).setdefault(r["run_id"], r)
+    names = []
+    for row in rows:
+        r = runs_of[row["generator"]][row["run_id"]]
+        runs = list(runs_of[r["generator"]].values())
+        if len(runs) == 1:
+            names.append(r["generator"])
+            continue
+        differ = [c for c in SETTING_COLUMNS if len({str(x.get(c, "")) for x in runs}) > 1]
+        short = {"n_generated": "n", "n_reference": "n_ref", "n_bootstrap": "bootstrap", "image_size": "size",
+                 "extractors_sha256": "weights", "generator_settings": "", "reference_hash": "reference"}
+        parts = []
+        for c in differ:
+            v = str(r.get(c, ""))
+            if c in ("extractors_sha256", "reference_hash"):
+                v = v.split("=")[-1][:8]
+            parts.append(f"{short.get(c, c)}={v}" if short.get(c, c) else (v or "defaults"))
+        names.append(f"{r['generator']} ({', '.join(parts) if parts else r['run_id']})")
+    return names
+
+
+def metric_columns(rows: list[dict[str, Any]]) -> list[str]:
+    return [c for c in summary_columns(rows) if c not in ("generator", "subset", "n_generated")]
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
-    cols = summary_columns(rows)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(_with_ci(r, c) for c in cols) + " |")
+    """Every row (all subsets): arrows in the headers, the best value of each subset in bold."""
+    metrics = metric_columns(rows)
+    names = display_names(rows)
+    cols = ["generator", "subset", "n_generated", *metrics]
+    lines = ["| " + " | ".join(header(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    best = {c: _best_by_subset(rows, c) for c in metrics}
+    for i, r in enumerate(rows):
+        cells = [names[i], str(r["subset"]), _fmt(r.get("n_generated"))]
+        cells += [f"**{_with_ci(r, c)}**" if i in best[c] else _with_ci(r, c) for c in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def to_html(rows: list[dict[str, Any]]) -> str:
-    cols = summary_columns(rows)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_with_ci(r, c))}</td>" for c in cols) + "</tr>" for r in rows
-    )
-    return f'<table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+def _best_by_subset(rows: list[dict[str, Any]], c: str) -> set[int]:
+    out: set[int] = set()
+    for subset in {r["subset"] for r in rows}:
+        idx = [i for i, r in enumerate(rows) if r["subset"] == subset]
+        out |= {idx[j] for j in best_rows([rows[i] for i in idx], c)}
+    return out
+
+
+TABLE_CSS = ("div.lb{overflow-x:auto;max-width:100%}table.leaderboard{border-collapse:collapse;font-size:13px}"
+             "table.leaderboard td,table.leaderboard th{border:1px solid #ccc;padding:3px 6px;white-space:nowrap}"
+             "table.leaderboard td.num{text-align:right;font-variant-numeric:tabular-nums}"
+             "table.leaderboard td.best{font-weight:bold;background:#e6f4e6}"
+             "table.leaderboard .ci{color:#666;font-size:11px}")
+
+
+def to_html(rows: list[dict[str, Any]], subsets: str = "all-first") -> str:
+    """The table in its own scrolling box: one line per cell, arrows, the best value of each subset marked."""
+    metrics = metric_columns(rows)
+    names = display_names(rows)
+    best = {c: _best_by_subset(rows, c) for c in metrics}
+    head = "".join(f"<th>{html.escape(header(c))}</th>" for c in ["generator", "subset", "n", *metrics])
+    body = []
+    for i, r in enumerate(rows):
+        cells = [f"<td>{html.escape(names[i])}</td>", f"<td>{html.escape(str(r['subset']))}</td>",
+                 f"<td class=num>{html.escape(_fmt(r.get('n_generated')))}</td>"]
+        for c in metrics:
+            v, lo, hi = _num(r.get(c)), _num(r.get(f"{c}_ci_low")), _num(r.get(f"{c}_ci_high"))
+            text = html.escape(_fmt(v, 4) if v is not None else _fmt(r.get(c)))
+            if v is not None and lo is not None and hi is not None:
+                text += f' <span class=ci>[{_fmt(lo, 3)}, {_fmt(hi, 3)}]</span>'
+            mark = " best" if i in best[c] else ""
+            title = ' title="best of this subset"' if mark else ""
+            cells.append(f"<td class='num{mark}'{title}>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class=lb><table class="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}'
+            "</tbody></table></div>")
+
+
+def to_rich(rows: list[dict[str, Any]], all_subsets: bool = False, width: int | None = None) -> str:
+    """The table a person reads in a terminal: the ``all`` rows (every subset with ``all_subsets``),
+    compact, arrows in the headers, the best value of each column marked ``*``, intervals on one line."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = rows if all_subsets else [r for r in rows if r["subset"] == "all"]
+    if not shown:
+        return "no rows\n"
+    metrics = [c for c in metric_columns(shown) if any(_num(r.get(c)) is not None or r.get(c) not in (None, "") for r in shown)]
+    names = display_names(shown)
+    best = {c: _best_by_subset(shown, c) for c in metrics}
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), show_edge=False)
+    table.add_column("generator", no_wrap=True)
+    if all_subsets:
+        table.add_column("subset", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
+    for c in metrics:
+        table.add_column(header(c), justify="right", no_wrap=True)
+    for i, r in enumerate(shown):
+        cells = [names[i]] + ([str(r["subset"])] if all_subsets else []) + [_fmt(r.get("n_generated"))]
+        for c in metrics:
+            cell = _with_ci(r, c, 3)
+            cells.append(f"[bold]{cell}*[/bold]" if i in best[c] else cell)
+        table.add_row(*cells)
+    buf = io.StringIO()
+    console = Console(file=buf, width=width or 10_000, force_terminal=False, color_system=None, highlight=False)
+    console.print(table)
+    text = "\n".join(line.rstrip() for line in buf.getvalue().splitlines() if line.strip())
+    return text + "\n"
+
+
+def footer(rows: list[dict[str, Any]], all_subsets: bool = False) -> str:
+    """What the printed table needs to be read right: marks, intervals, settings, what was skipped."""
+    alls = [r for r in rows if r["subset"] == "all"] or rows
+    level = next((r.get("ci_level") for r in alls if r.get("ci_level")), 0.95)
+    boots = sorted({str(r.get("n_bootstrap")) for r in alls if r.get("n_bootstrap") not in (None, "")})
+    sizes = sorted({str(r.get("image_size")) for r in alls if r.get("image_size") not in (None, "")})
+    lines = [f"* best of the column; ↑ higher is better, ↓ lower; [low, high]: {float(level):.0%} bootstrap interval"
+             + (f" ({', '.join(boots)} resamples)" if boots else "") + (f"; images at {', '.join(sizes)} px" if sizes else "")]
+    if not all_subsets and any(r["subset"] != "all" for r in rows):
+        lines.append("per-label rows: --all-subsets, or leaderboard.md")
+    for reason, metrics in skip_reasons(alls).items():
+        lines.append(f"skipped {', '.join(metrics)}: {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def skip_reasons(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each reason a metric was skipped, once, with the metrics it stopped (subset "all")."""
+    reasons: dict[str, list[str]] = {}
+    for r in rows:
+        if r["subset"] != "all":
+            continue
+        for item in filter(None, str(r.get("skipped", "")).split("; ")):
+            metric, _, reason = item.partition(": ")
+            names = reasons.setdefault(reason, [])
+            if metric not in names:
+                names.append(metric)
+    return reasons
 
 
 def write_all(rows: list[dict[str, Any]], csv_path: Path) -> None:
     """Write ``leaderboard.csv`` and its ``.md`` and ``.html`` renderings beside it (atomically)."""
+    from usbench import outputs
+
     csv_path = Path(csv_path)
-    atomic_write_text(csv_path, to_csv(rows))
-    atomic_write_text(csv_path.with_suffix(".md"), to_markdown(rows))
-    atomic_write_text(csv_path.with_suffix(".html"), "<!doctype html><meta charset=utf-8><title>usbench leaderboard</title>"
-                      + to_html(rows))
+    paths = [csv_path, csv_path.with_suffix(".md"), csv_path.with_suffix(".html")]
+    atomic_write_text(paths[0], to_csv(rows))
+    atomic_write_text(paths[1], to_markdown(rows))
+    atomic_write_text(paths[2], "<!doctype html><meta charset=utf-8><title>usbench leaderboard</title>"
+                      + f"<style>{TABLE_CSS}</style>" + to_html(rows))
+    outputs.record(csv_path.parent, paths)  # usbench's own: the next run may overwrite them, nobody else's
 
 
 def reader_columns(studies: Iterable[Path]) -> dict[str, dict[str, Any]]:

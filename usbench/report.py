@@ -14,27 +14,44 @@ from typing import Any
 import numpy as np
 
 from usbench import leaderboard
-from usbench.imageset import ImageSet, atomic_write_text
+from usbench.imageset import ImageSet, atomic_write_bytes, atomic_write_text
 from usbench.results import BenchmarkResult, RunResult
 
 
+def _save_png(image: Any, path: Path) -> Path:
+    """A PIL image written atomically (a full disk never leaves a truncated PNG)."""
+    import io as _io
+
+    buf = _io.BytesIO()
+    image.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def sample_grid(images: ImageSet, path: Path, per_label: int = 6, size: int = 128, seed: int = 0) -> Path:
-    """A grid of ``per_label`` images per label (rows), lesion outlines not drawn: what a reader sees."""
-    from PIL import Image
+    """A grid of ``per_label`` images per label (rows), lesion outlines not drawn: what a reader sees.
+
+    Each row starts with its label and how many images the set has of it; a label with fewer images
+    leaves its row short (white), never padded with black tiles that look like images.
+    """
+    from PIL import Image, ImageDraw
 
     labels = images.labels or [""]
     rng = np.random.default_rng(seed)
-    rows = []
-    for label in labels:
+    margin, pad = 110, 2
+    width = margin + per_label * (size + 2 * pad)
+    grid = Image.new("L", (width, len(labels) * (size + 2 * pad)), 255)
+    draw = ImageDraw.Draw(grid)
+    for row, label in enumerate(labels):
         recs = [r for r in images.records if r.label == label]
         pick = sorted(rng.choice(len(recs), size=min(per_label, len(recs)), replace=False).tolist()) if recs else []
-        tiles = [images.load_image(recs[i], size) for i in pick]
-        tiles += [np.zeros((size, size), np.uint8)] * (per_label - len(tiles))
-        rows.append(np.concatenate([np.pad(t, 2, constant_values=255) for t in tiles], axis=1))
-    grid = np.concatenate(rows, axis=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(path)
-    return path
+        y = row * (size + 2 * pad)
+        draw.text((6, y + size // 2 - 12), label or "(unlabelled)", fill=0)
+        draw.text((6, y + size // 2 + 2), f"{len(recs)} image{'s' if len(recs) != 1 else ''}", fill=90)
+        for k, i in enumerate(pick):
+            tile = Image.fromarray(images.load_image(recs[i], size))
+            grid.paste(tile, (margin + k * (size + 2 * pad) + pad, y + pad))
+    return _save_png(grid, path)
 
 
 def metric_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | None:
@@ -47,7 +64,7 @@ def metric_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | N
     pts = [r for r in rows if r["subset"] == "all" and isinstance(r.get(metric), (int, float)) and not math.isnan(r[metric])]
     if not pts:
         return None
-    names = [r["generator"] for r in pts]
+    names = leaderboard.display_names(pts)
     vals = np.array([r[metric] for r in pts], dtype=float)
     lo = np.array([r.get(f"{metric}_ci_low", np.nan) if r.get(f"{metric}_ci_low") is not None else np.nan for r in pts], float)
     hi = np.array([r.get(f"{metric}_ci_high", np.nan) if r.get(f"{metric}_ci_high") is not None else np.nan for r in pts], float)
@@ -55,13 +72,18 @@ def metric_plot(rows: list[dict[str, Any]], metric: str, path: Path) -> Path | N
     fig, ax = plt.subplots(figsize=(5, 0.45 * len(pts) + 1.2))
     ax.errorbar(vals, np.arange(len(pts)), xerr=np.clip(err, 0, None), fmt="o", capsize=4)
     ax.set_yticks(np.arange(len(pts)), names)
-    ax.set_xlabel(metric)
     ax.invert_yaxis()
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))  # 300000 labels ran into each other
     ax.grid(axis="x", alpha=0.3)
+    d = leaderboard.DIRECTIONS.get(metric)
+    ax.set_xlabel(metric if d is None else f"{metric} ({'higher' if d else 'lower'} is better)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    import io as _io
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
@@ -86,9 +108,7 @@ def closest_pairs_figure(run: RunResult, train: ImageSet, path: Path, k: int = 4
             tiles.append(np.concatenate([np.pad(g, 2, constant_values=255), np.pad(t, 2, constant_values=255)], axis=1))
     if not tiles:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(tiles, axis=0)).save(path)
-    return path
+    return _save_png(Image.fromarray(np.concatenate(tiles, axis=0)), path)
 
 
 def human_section(rows: list[dict[str, Any]], fig_dir: Path) -> list[str]:
@@ -118,12 +138,15 @@ def write_report(result: BenchmarkResult, out: Path | None = None) -> Path:
     rows = result.rows
     fig_dir = out / "figures"
     parts = ["<!doctype html><meta charset=utf-8><title>usbench report</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;font-size:13px}"
-             "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}"
+             f"{leaderboard.TABLE_CSS}</style>",
              f"<h1>usbench benchmark</h1><p>Reference: {html.escape(str(result.reference))} "
              f"({result.n_reference} images, sha256 {result.reference_hash[:12]}…); "
              f"{result.n} images per generator at {result.image_size} px; seed {result.seed}.</p>",
-             "<h2>Leaderboard</h2>", leaderboard.to_html(rows)]
+             "<h2>Leaderboard</h2><p>↑ higher is better, ↓ lower; the best value of each subset is shaded and bold; "
+             "brackets hold the 95% bootstrap interval. The table scrolls sideways when it is wider than the page.</p>",
+             leaderboard.to_html(rows)]
     parts.append("<h2>Metrics with 95% intervals</h2>")
     for col in leaderboard.summary_columns(rows):
         if col in ("generator", "subset", "n_generated"):
@@ -147,9 +170,14 @@ def write_report(result: BenchmarkResult, out: Path | None = None) -> Path:
         if p:
             parts.append(f"<h3>Closest to a training image: {html.escape(run.generator)}</h3><p>Generated (left) "
                          f"and its nearest training image by pixel NCC (right).</p><img src=\"figures/{p.name}\">")
-    skipped = sorted({s for r in rows if r["subset"] == "all" for s in r.get("skipped", "").split("; ") if s})
-    if skipped:
-        parts.append("<h2>Skipped metrics</h2><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in skipped) + "</ul>")
+    reasons = leaderboard.skip_reasons(rows)
+    if reasons:
+        parts.append("<h2>Skipped metrics</h2><ul>" + "".join(
+            f"<li><b>{html.escape(', '.join(metrics))}</b>: {html.escape(reason)}</li>" for reason, metrics in reasons.items())
+            + "</ul>")
     path = out / "report.html"
     atomic_write_text(path, "\n".join(parts))
+    from usbench import outputs
+
+    outputs.record(out, [path, *sorted(p for p in fig_dir.glob("*.png"))])  # usbench's own, for the next run
     return path

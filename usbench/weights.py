@@ -64,6 +64,9 @@ def missing_message(spec: WeightsSpec) -> WeightsError:
     if spec.env:
         how += f" or set {spec.env}"
     pin = f" (sha256 {spec.sha256})" if spec.sha256 else ""
+    prefix = _torchvision_hash_prefix(spec.filename)
+    if not spec.sha256 and prefix:
+        pin = f" (sha256 beginning {prefix}, as torchvision names its files)"
     src = f" from {spec.url}" if spec.url else ""
     return WeightsError(
         f"{spec.name} weights not found: {spec.filename}{pin}",
@@ -99,3 +102,38 @@ def resolve_weights(spec: WeightsSpec, explicit: str | Path | None = None, downl
         else:
             return target, check_sha256(target, spec)
     raise missing_message(spec)
+
+
+def _torchvision_hash_prefix(filename: str) -> str | None:
+    """torchvision names a weights file ``<name>-<first 8 hex of its sha256>.pth``."""
+    import re
+
+    m = re.search(r"-([0-9a-f]{8})\.pth$", filename)
+    return m.group(1) if m else None
+
+
+SD15_REPOS = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "runwayml/stable-diffusion-v1-5")
+
+
+def other_weights_status() -> list[dict]:
+    """Weights that are not a single WeightsSpec file: LPIPS' linear layers (shipped inside the lpips
+    package) and Stable Diffusion 1.5 (a diffusers folder in the Hugging Face cache), for ``doctor``."""
+    import importlib.util
+
+    out = []
+    spec = importlib.util.find_spec("lpips")
+    alex = Path(spec.origin).parent / "weights" / "v0.1" / "alex.pth" if spec and spec.origin else None
+    if alex is not None and alex.is_file():
+        out.append({"name": "LPIPS linear layers (lpips v0.1, AlexNet)", "file": "alex.pth", "found": str(alex),
+                    "sha256": sha256_file(alex)})
+    else:
+        out.append({"name": "LPIPS linear layers (lpips v0.1, AlexNet)", "file": "alex.pth", "found": None,
+                    "how": "shipped inside the lpips package: pip install lpips"})
+    hf_home = Path(os.environ.get("HF_HOME", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"))
+    found = next((hf_home / "hub" / f"models--{r.replace('/', '--')}" for r in SD15_REPOS
+                  if (hf_home / "hub" / f"models--{r.replace('/', '--')}").is_dir()), None)
+    out.append({"name": "Stable Diffusion 1.5 (base of usbench finetune)", "file": SD15_REPOS[0],
+                "found": str(found) if found else None,
+                "how": None if found else f"on a machine online: huggingface-cli download {SD15_REPOS[0]} "
+                       f"(into {hf_home / 'hub'}), or pass a diffusers folder to usbench finetune --base"})
+    return out

@@ -44,7 +44,7 @@ def read_busi(root: Path, labels: tuple[str, ...] | None = None) -> ImageSet:
     if missing:
         raise InputError(
             f"{root} is in BUSI layout but lacks the label folder(s) {', '.join(missing)}",
-            f"restore them, or restrict the labels (labels={','.join(l for l in wanted if l not in missing)})",
+            "restore them from the BUSI download (see docs/datasets.md), or give an ImageSet of the labels you have",
         )
     records: list[ImageRecord] = []
     extra: dict[str, tuple[Path, ...]] = {}
@@ -90,7 +90,11 @@ def read_busbra(root: Path) -> ImageSet:
 
     root = Path(root)
     table_path = root / "bus_data.csv"
-    table = pd.read_csv(table_path)
+    try:
+        table = pd.read_csv(table_path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{table_path} cannot be read as CSV ({str(exc).splitlines()[0]})",
+                         "use the bus_data.csv distributed with BUS-BRA") from None
     cols = {c.lower(): c for c in table.columns}
     for need in ("id", "pathology"):
         if need not in cols:
@@ -126,8 +130,15 @@ def read_udiat(root: Path) -> ImageSet:
     import pandas as pd
 
     root = Path(root)
-    table_path = next((p for p in (root / "DatasetB.xlsx", root / "DatasetB.csv") if p.is_file()))
-    table = pd.read_excel(table_path) if table_path.suffix == ".xlsx" else pd.read_csv(table_path)
+    table_path = next((p for p in (root / "DatasetB.xlsx", root / "DatasetB.csv") if p.is_file()), None)
+    if table_path is None:
+        raise InputError(f"{root} is in UDIAT layout but has no DatasetB.xlsx (the table of labels)",
+                         "put the DatasetB.xlsx distributed with UDIAT Dataset B beside original/ and GT/")
+    try:
+        table = pd.read_excel(table_path) if table_path.suffix == ".xlsx" else pd.read_csv(table_path)
+    except (ValueError, OSError, pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise InputError(f"{table_path} cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                         "use the DatasetB.xlsx distributed with UDIAT Dataset B") from None
     cols = {c.strip().lower(): c for c in table.columns}
     img_col = cols.get("image") or table.columns[0]
     type_col = cols.get("type") or cols.get("class") or cols.get("label")

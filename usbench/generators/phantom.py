@@ -89,6 +89,12 @@ class PhantomGenerator:
     def fingerprint(self) -> str:
         return fingerprint_of(self.name, SIMULATOR_VERSION, self.engine, self.params)
 
+    def check_requests(self, requests: Sequence[GenerationRequest]) -> None:
+        """Labels and sizes the simulator serves, checked before the first image is made."""
+        for req in requests:
+            check_label(req.label)
+            check_size(req.size)
+
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[np.ndarray]:
         for req in requests:
             check_label(req.label)

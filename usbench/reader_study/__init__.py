@@ -1,6 +1,8 @@
-"""The blinded reader study: builder (sampling, blinding), store (SQLite), Streamlit app, statistics.
+"""The blinded reader study: builder (sampling, blinding), audit (blinding leaks), store (SQLite answer log),
+Streamlit app, statistics.
 
-Modules: ``builder`` (``usbench study create``), ``store``, ``app`` (the Streamlit script) and
-``serve``, ``analysis`` (detection, fool rates, leaderboard columns), ``mrmc`` (Obuchowski–Rockette/
-Hillis and DBM), ``agreement`` (Fleiss, weighted Cohen, Krippendorff), ``export``.
+Modules: ``builder`` (``usbench study create``, ``study readers``), ``audit`` (``usbench study audit``),
+``store``, ``app`` (the Streamlit script) and ``serve``, ``analysis`` (detection, fool rates, 2AFC,
+leaderboard columns), ``mrmc`` (Obuchowski–Rockette/Hillis and DBM), ``agreement`` (Fleiss,
+weighted Cohen, Krippendorff), ``export``.
 """

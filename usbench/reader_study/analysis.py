@@ -24,41 +24,94 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from usbench.errors import InputError, NotEnoughImagesError
+from usbench.errors import ConfigError, InputError, NotEnoughImagesError
 from usbench.imageset import atomic_write_bytes, atomic_write_text
 from usbench.reader_study import agreement as agr
 from usbench.reader_study import mrmc as M
 from usbench.reader_study.builder import REAL, open_store, read_config, read_key
 
 LONG_COLUMNS = ("reader", "case", "source", "generator", "label", "rating", "seconds", "order", "timestamp")
+ANSWER_COLUMNS = ("first_rating", "first_comment", "first_seconds", "first_timestamp", "revisions")
+DETAIL_COLUMNS = ("reader_role", "reader_years", "reader_us_volume")
+MIN_CASES_PER_CLASS = 3  # --partial refuses a generator with fewer finished real or synthetic cases
 
 
 # --------------------------------------------------------------------------------------------
 # Loading
 
 
-def load_long(study: Path) -> pd.DataFrame:
-    """Every stored rating joined with the key: one row per (reader, item), all blocks."""
+def _when(t) -> str:
+    return pd.Timestamp(t, unit="s", tz="UTC").isoformat() if t is not None else ""
+
+
+def _details(store) -> dict[str, dict]:
+    out = {}
+    for r in store.reader_table():
+        d = json.loads(r["details"]) if r["details"] else {}
+        out[r["reader"]] = {"reader_role": d.get("role", ""), "reader_years": d.get("years", ""), "reader_us_volume": d.get("us_volume", "")}
+    return out
+
+
+def _answers(study: Path) -> tuple[list[dict], dict[str, dict], dict[str, dict]]:
     study = Path(study)
     key = {r["image_id"]: r for r in read_key(study)}
     store = open_store(study)
     try:
-        rows = store.all_ratings()
+        rows, details = store.all_ratings(), _details(store)
     finally:
         store.close()
+    for r in rows:
+        for iid in (r["image_id"], r.get("image_id_b")):
+            if iid and iid not in key:
+                raise InputError(f"image {iid} is rated but not in admin/key.csv", "the key does not belong to this study")
+    return rows, key, details
+
+
+def load_long(study: Path) -> pd.DataFrame:
+    """Every current 5-point rating joined with the key: one row per (reader, item), all blocks.
+
+    ``case`` is the study case (a repeat carries the id of its first showing); ``first_*`` is the
+    reader's first answer to the item, ``rating``/``comment`` the final one, ``revisions`` how often
+    it changed. Extra questions become ``q_<key>`` columns, the reader-details form ``reader_*``.
+    """
+    rows, key, details = _answers(study)
     out = []
     for r in rows:
-        k = key.get(r["image_id"])
-        if k is None:
-            raise InputError(f"image {r['image_id']} is rated but not in admin/key.csv", "the key does not belong to this study")
+        if r["task"] != "rate":
+            continue
+        k = key[r["image_id"]]
+        extras = json.loads(r["extras"] or "{}")
         out.append({
-            "reader": r["reader"], "case": r["image_id"], "item": r["item"], "block": r["block"],
+            "reader": r["reader"], "case": k.get("repeat_of") or r["image_id"], "item": r["item"], "block": r["block"],
             "source": k["source"], "generator": k["generator"], "truth": k["truth"], "label": k["label"],
             "rating": int(r["rating"]), "comment": r["comment"], "seconds": r["seconds"], "order": int(r["position"]),
-            "timestamp": pd.Timestamp(r["rated_at"], unit="s", tz="UTC").isoformat(), "revisions": r["revisions"],
+            "timestamp": _when(r["rated_at"]), "first_rating": int(r["first_rating"]), "first_comment": r["first_comment"],
+            "first_seconds": r["first_seconds"], "first_timestamp": _when(r["first_rated_at"]), "revisions": int(r["revisions"]),
+            **details.get(r["reader"], {}), **{f"q_{q}": v for q, v in extras.items()},
         })
-    cols = list(LONG_COLUMNS) + ["item", "block", "truth", "comment", "revisions"]
-    return pd.DataFrame(out, columns=cols)
+    cols = list(LONG_COLUMNS) + ["item", "block", "truth", "comment", *ANSWER_COLUMNS, *DETAIL_COLUMNS]
+    df = pd.DataFrame(out)
+    extra_cols = sorted(c for c in df.columns if c.startswith("q_"))
+    return df.reindex(columns=cols + extra_cols)
+
+
+def load_afc(study: Path) -> pd.DataFrame:
+    """Every current 2AFC answer: which side the reader called real, and whether that was the real image."""
+    rows, key, details = _answers(study)
+    out = []
+    for r in rows:
+        if r["task"] != "2afc":
+            continue
+        left, right = key[r["image_id"]], key[r["image_id_b"]]
+        real_side = 1 if left["truth"] == 0 else 2
+        syn = right if real_side == 1 else left
+        out.append({"reader": r["reader"], "pair": r["item"], "generator": syn["generator"], "label": syn["label"],
+                    "real_side": "left" if real_side == 1 else "right", "answer": "left" if r["rating"] == 1 else "right",
+                    "correct": int(r["rating"] == real_side), "first_correct": int(r["first_rating"] == real_side),
+                    "revisions": int(r["revisions"]), "seconds": r["seconds"], "order": int(r["position"]),
+                    "timestamp": _when(r["rated_at"]), "comment": r["comment"], **details.get(r["reader"], {})})
+    return pd.DataFrame(out, columns=["reader", "pair", "generator", "label", "real_side", "answer", "correct", "first_correct",
+                                      "revisions", "seconds", "order", "timestamp", "comment", *DETAIL_COLUMNS])
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,33 +215,68 @@ def _data_for(table: pd.DataFrame) -> M.MRMCData:
     return M.MRMCData(treatments, readers, cases, truth, y, present)
 
 
+def _active_readers(study: Path, main: pd.DataFrame) -> int:
+    """Readers a partial analysis waits for: all of the study's, except revoked ones who rated nothing."""
+    with open_store(study) as s:
+        table = s.reader_table()
+    rated = set(main["reader"])
+    return sum(1 for r in table if r["revoked_at"] is None or r["reader"] in rated)
+
+
+def _partial_cases(main: pd.DataFrame, n_readers: int) -> pd.DataFrame:
+    """Only the cases every reader of the study has rated; refuse when a generator is left with too few."""
+    counts = main.groupby("case")["reader"].nunique()
+    kept = main[main["case"].isin(counts[counts == n_readers].index)]
+    real_cases = kept.loc[kept["truth"] == 0, "case"].nunique()
+    for g in sorted(main.loc[main["truth"] == 1, "generator"].unique()):
+        syn_cases = kept.loc[kept["generator"] == g, "case"].nunique()
+        if min(real_cases, syn_cases) < MIN_CASES_PER_CLASS:
+            raise NotEnoughImagesError(
+                f"only {real_cases} real and {syn_cases} {g} cases have been rated by all {n_readers} readers; "
+                f"a partial analysis needs at least {MIN_CASES_PER_CLASS} of each",
+                "wait for more ratings (see `usbench study progress`)")
+    return kept
+
+
 def analyze(study: Path, cov: str = "delong", n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
             partial: bool = False) -> dict[str, Any]:
-    """All reader statistics of a study as one JSON-able dict."""
+    """All reader statistics of a study as one JSON-able dict.
+
+    ``cov`` is used as asked or refused: the jackknife and unbiased covariances need every case in
+    every treatment, which a study of two or more generators (synthetic cases nested in their
+    generator) is not. ``partial`` analyses the cases every reader has rated, and refuses when a
+    generator has fewer than ``MIN_CASES_PER_CLASS`` real or synthetic ones.
+    """
     study = Path(study)
+    if cov not in M.COV_METHODS:
+        raise ConfigError(f"unknown covariance method {cov!r}", f"choose one of {', '.join(M.COV_METHODS)}")
     config = read_config(study)
     df = load_long(study)
     main = df[df["block"] == "main"]
     if main.empty:
         raise NotEnoughImagesError(f"the study {study} has no ratings yet", "wait for readers to rate, then analyse")
-    if partial:  # keep only cases every rating reader finished
-        counts = main.groupby("case")["reader"].nunique()
-        main = main[main["case"].isin(counts[counts == main["reader"].nunique()].index)]
+    if partial:
+        main = _partial_cases(main, _active_readers(study, main))
     out: dict[str, Any] = {
-        "study": str(study), "title": config.get("title", ""), "n_readers": int(main["reader"].nunique()),
-        "n_cases": int(main["case"].nunique()), "n_ratings": int(len(main)), "cov": cov, "alpha": alpha, "seed": seed,
+        "study": str(study), "study_id": config.get("study_id", ""), "title": config.get("title", ""),
+        "n_readers": int(main["reader"].nunique()), "n_cases": int(main["case"].nunique()), "n_ratings": int(len(main)),
+        "cov": cov, "alpha": alpha, "seed": seed, "partial": bool(partial),
         "scale": "1 definitely real ... 5 definitely synthetic; positive = synthetic; 3 counts half",
     }
-    out["pooled"] = detection_stats(main["rating"], main["truth"], alpha) | {"median_seconds": _median(main["seconds"])}
-    out["per_reader"] = {r: detection_stats(g["rating"], g["truth"], alpha) | {"median_seconds": _median(g["seconds"])}
+    out["per_reader"] = {r: detection_stats(g["rating"], g["truth"], alpha) | {"median_seconds": _median(g["seconds"]),
+                                                                             "revised": int((g["revisions"] > 0).sum())}
                          for r, g in main.groupby("reader")}
 
     table = mrmc_table(main)
     data = _data_for(table) if len(table) else None
+    if data is not None and not data.fully_crossed and cov != "delong":
+        raise ConfigError(f"--cov {cov} needs every case in every treatment, but this study is nested "
+                          f"({len(data.treatments)} generators, each with its own synthetic cases)",
+                          "use --cov delong (the default), or analyse one generator per study")
     per_gen: dict[str, Any] = {}
     if data is not None:
         theta = M.auc_matrix(data)
-        covm = M.auc_covariance(data, "delong" if not data.fully_crossed else cov)
+        covm = M.auc_covariance(data, cov)
         T, R = theta.shape
         c4 = covm.reshape(T, R, T, R)
         for t, g in enumerate(data.treatments):
@@ -197,27 +285,77 @@ def analyze(study: Path, cov: str = "delong", n_boot: int = 2000, seed: int = 0,
             per_gen[g] = {
                 "reader_auc": ci["auc"], "reader_auc_ci_low": max(ci["ci_low"], 0.0), "reader_auc_ci_high": min(ci["ci_high"], 1.0),
                 "reader_auc_df": ci["df"], "auc_per_reader": dict(zip(data.readers, theta[t].tolist())),
+                "case_variance": float(np.mean(np.diag(c4[t, :, t, :]))),  # mean over readers, by the --cov estimator
                 **fool_rate(sub, n_boot, seed, alpha),
                 "fool_rate_per_reader": fool_matrix(sub).mean(axis=1).to_dict(),
                 "fool_rate_per_label": {lab: float(fool_matrix(sub[sub["label"] == lab]).mean(axis=1).mean())
                                         for lab in sorted(sub.loc[sub["generator"] == g, "label"].unique())},
                 "n_readers": R, "n_cases": int(data.present[t].sum()), "n_synthetic": int((data.present[t] & (data.truth == 1)).sum()),
-                "detection": detection_stats(sub["rating"], sub["truth"], alpha),
             }
         if T >= 2 and R >= 2:
             orr = M.or_analysis(theta, covm, data.treatments, alpha)
-            out["mrmc"] = {"method": "obuchowski-rockette/hillis", "cov": "delong" if not data.fully_crossed else cov,
-                           "design": "nested (real cases shared, synthetic cases nested in generators)", **orr}
+            out["mrmc"] = {"method": "obuchowski-rockette/hillis", "cov": cov,
+                           "design": "nested (real cases shared, synthetic cases nested in generators)" if not data.fully_crossed
+                           else "fully crossed", **orr}
+        # every generator together, as one treatment: readers and cases random (no ratings pooled as if independent)
+        all_syn = main.assign(treatment="all generators")[["reader", "treatment", "case", "truth", "rating"]]
+        d_all = _data_for(all_syn)
+        th_all = M.auc_matrix(d_all)
+        ci = M.single_treatment_ci(th_all[0], M.auc_covariance(d_all, cov), alpha)
+        out["all_generators"] = {"reader_auc": ci["auc"], "reader_auc_ci_low": max(ci["ci_low"], 0.0),
+                                 "reader_auc_ci_high": min(ci["ci_high"], 1.0), "reader_auc_df": ci["df"],
+                                 "method": "Hillis single-treatment interval (readers and cases random)", **fool_rate(main, n_boot, seed, alpha)}
     out["per_generator"] = per_gen
-    out["agreement"] = agr.agreement(main) if main["reader"].nunique() >= 2 else {}
+    out["agreement"] = agr.agreement(main) if main["reader"].nunique() >= 2 and main["case"].nunique() >= 2 else {}
     rep = df[df["block"] == "repeat"]
     if not rep.empty:
         first = main.set_index(["reader", "case"])["rating"]
         pairs = rep.assign(first=[first.get((r, c), np.nan) for r, c in zip(rep["reader"], rep["case"])], second=rep["rating"]).dropna(subset=["first"])
         out["intra_reader"] = agr.intra_reader(pairs)
+    afc = load_afc(study)
+    if not afc.empty:
+        out["afc"] = afc_stats(afc, n_boot, seed, alpha)
     practice = df[df["block"] == "practice"]
     out["n_practice_ratings_excluded"] = int(len(practice))
     return M._plain(out)
+
+
+def afc_stats(afc: pd.DataFrame, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> dict[str, Any]:
+    """2AFC per generator: share of pairs where the reader picked the real image (0.5 = chance),
+    averaged over readers with a two-way (readers x pairs) bootstrap interval; exact binomial test per reader."""
+    out = {}
+    for g, sub in afc.groupby("generator"):
+        m = sub.pivot_table(index="reader", columns="pair", values="correct")
+        values = m.to_numpy(float)
+        rng = np.random.default_rng(seed)
+        R, K = values.shape
+        boots = np.array([np.nanmean(np.nanmean(values[rng.integers(R, size=R)][:, rng.integers(K, size=K)], axis=1)) for _ in range(n_boot)])
+        lo, hi = np.nanquantile(boots, [alpha / 2, 1 - alpha / 2])
+        per_reader = {}
+        for r, x in sub.groupby("reader"):
+            k, n = int(x["correct"].sum()), int(len(x))
+            per_reader[r] = {"correct": k, "n": n, "p_binomial": float(stats.binomtest(k, n, 0.5, alternative="greater").pvalue),
+                             "median_seconds": _median(x["seconds"])}
+        out[g] = {"accuracy": float(np.nanmean(np.nanmean(values, axis=1))), "accuracy_ci_low": float(lo), "accuracy_ci_high": float(hi),
+                  "first_answer_accuracy": float(sub.groupby("reader")["first_correct"].mean().mean()),
+                  "n_readers": int(R), "n_pairs": int(K), "per_reader": per_reader}
+    return out
+
+
+def own_result(study: Path, reader: str) -> str:
+    """A finished reader's own result (Markdown), for the end page of a study that shows it."""
+    df = load_long(study)
+    main = df[(df["block"] == "main") & (df["reader"] == reader)]
+    lines = []
+    if len(main):
+        s = detection_stats(main["rating"], main["truth"])
+        lines.append(f"**Your result**: accuracy {s['accuracy']:.0%} on {s['n']} images (50 % is chance; 'unsure' counts half); "
+                     f"synthetic images recognised {s['sensitivity']:.0%}, real images recognised {s['specificity']:.0%}; AUC {s['auc']:.2f}.")
+    afc = load_afc(study)
+    afc = afc[afc["reader"] == reader]
+    if len(afc):
+        lines.append(f"In the pairs you picked the real image {int(afc['correct'].sum())} times out of {len(afc)}.")
+    return "\n\n".join(lines)
 
 
 def _median(s) -> float:
@@ -232,12 +370,23 @@ def _median(s) -> float:
 def leaderboard_columns(study_dir: Path) -> dict[str, dict[str, float | int | str]]:
     """run_id → reader columns for the leaderboard.
 
-    Uses the study's ``analysis.json`` (written by ``usbench study analyze``) when present; otherwise
-    analyses the cases every reader has finished so far.
+    Uses the study's own ``analysis.json`` (written by ``usbench study analyze``): one that carries
+    another study's id (a copied file) is refused. Without it, analyses the cases every reader has
+    finished so far (``partial``).
     """
     study_dir = Path(study_dir)
     path = study_dir / "analysis.json"
-    res = json.loads(path.read_text()) if path.is_file() else analyze(study_dir, partial=True)
+    if path.is_file():
+        try:
+            res = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise InputError(f"{path} is not valid JSON", "rerun `usbench study analyze`") from None
+        own = read_config(study_dir).get("study_id", "")
+        if not own or res.get("study_id") != own:
+            raise InputError(f"{path} does not belong to the study in {study_dir} (study_id {res.get('study_id')!r}, expected {own!r})",
+                             "rerun `usbench study analyze` on this study")
+    else:
+        res = analyze(study_dir, partial=True)
     cols = {}
     for run_id, g in res.get("per_generator", {}).items():
         cols[run_id] = {
@@ -356,19 +505,22 @@ def plots(study: Path, res: dict) -> list[Path]:
 
 
 def summary_markdown(res: dict) -> str:
-    p = res["pooled"]
     lines = [
         f"# Reader study: {res.get('title', '')}", "",
-        f"{res['n_readers']} readers, {res['n_cases']} cases, {res['n_ratings']} ratings (main block). "
-        f"Scale: {res['scale']}.", "",
-        "## Detecting synthetic images", "",
-        "| reader | accuracy | sensitivity | specificity | AUC (95% CI) | binomial p | median s |", "|---|---|---|---|---|---|---|",
+        f"{res['n_readers']} readers, {res['n_cases']} cases, {res['n_ratings']} ratings (main block"
+        f"{', partial: cases every reader has rated' if res.get('partial') else ''}). Scale: {res['scale']}.", "",
+        "## Detecting synthetic images, per reader", "",
+        "| reader | accuracy | sensitivity | specificity | AUC (95% CI) | binomial p | median s | revised |", "|---|---|---|---|---|---|---|---|",
     ]
-    rows = list(res["per_reader"].items()) + [("pooled", p)]
-    for name, s in rows:
+    for name, s in res["per_reader"].items():
         lines.append(f"| {name} | {s['accuracy']:.3f} | {s['sensitivity']:.3f} | {s['specificity']:.3f} | "
                      f"{s['auc']:.3f} ({s['auc_ci_low']:.3f}–{s['auc_ci_high']:.3f}) | {s['binomial_p']:.3g} | "
-                     f"{s.get('median_seconds', float('nan')):.1f} |")
+                     f"{s.get('median_seconds', float('nan')):.1f} | {s.get('revised', 0)} |")
+    if "all_generators" in res:
+        a = res["all_generators"]
+        lines += ["", f"All generators together (readers and cases random, Hillis): reader AUC {a['reader_auc']:.3f} "
+                  f"({a['reader_auc_ci_low']:.3f}–{a['reader_auc_ci_high']:.3f}), fool rate {a['fool_rate']:.3f} "
+                  f"({a['fool_rate_ci_low']:.3f}–{a['fool_rate_ci_high']:.3f})."]
     lines += ["", "## Generators", "", "| generator | fool rate (95% CI) | reader AUC (95% CI) | readers | cases |", "|---|---|---|---|---|"]
     for g, s in res.get("per_generator", {}).items():
         lines.append(f"| {g} | {s['fool_rate']:.3f} ({s['fool_rate_ci_low']:.3f}–{s['fool_rate_ci_high']:.3f}) | "
@@ -385,6 +537,12 @@ def summary_markdown(res: dict) -> str:
         lines += ["", "## Agreement", "", f"Fleiss' κ = {a['fleiss_kappa']:.3f}; Krippendorff's α (ordinal) = {a['krippendorff_alpha_ordinal']:.3f}", ""]
         for pk in a["weighted_kappa_pairs"]:
             lines.append(f"- {pk['readers'][0]} / {pk['readers'][1]}: quadratic-weighted κ = {pk['kappa']:.3f} (n = {pk['n']})")
+    if res.get("afc"):
+        lines += ["", "## 2AFC (real and synthetic side by side: share of pairs where the real one was picked)", "",
+                  "| generator | accuracy (95% CI) | first answers | readers | pairs |", "|---|---|---|---|---|"]
+        for g, s in res["afc"].items():
+            lines.append(f"| {g} | {s['accuracy']:.3f} ({s['accuracy_ci_low']:.3f}–{s['accuracy_ci_high']:.3f}) | "
+                         f"{s['first_answer_accuracy']:.3f} | {s['n_readers']} | {s['n_pairs']} |")
     for ir in res.get("intra_reader", []):
         lines.append(f"- intra-reader {ir['reader']}: exact agreement {ir['exact_agreement']:.2f}, weighted κ {ir['weighted_kappa']:.3f} (n = {ir['n']})")
     lines += ["", "![generators](analysis_generators.png)", "", "![ratings](analysis_ratings.png)", ""]
