@@ -82,14 +82,14 @@ def bench_bootstrap(n=780, B=1000):
     rng = np.random.default_rng(0)
     X1, X2 = inception_like(rng, n), inception_like(rng, n, shift=0.05)
     value = frechet_distance_from_features(X1, X2)
-    t, (lo, hi, _) = timed(bootstrap_frechet, X1, X2, B=B, seed=0, center=value)
+    t, (lo, hi, _) = timed(bootstrap_frechet, X1, X2, B=B, seed=0, estimate=value)
     print(f"  bootstrap B={B} n={n}: {t:.1f}s", flush=True)
     return {"n": n, "B": B, "seconds": t, "fid": value, "ci": [lo, hi]}
 
 
 def bench_kid_prdc(n=780):
     from usbench.metrics.kid import kernel_grams, kid_bootstrap, kid_from_grams
-    from usbench.metrics.prdc import prdc_bootstrap, prdc_indicators
+    from usbench.metrics.prdc import prdc_subsampling
 
     rng = np.random.default_rng(1)
     X1, X2 = inception_like(rng, n), inception_like(rng, n, shift=0.05)
@@ -100,7 +100,7 @@ def bench_kid_prdc(n=780):
         return kid_bootstrap(*g, B=1000, seed=0)
 
     def prdc_all():
-        return prdc_bootstrap(prdc_indicators(X2, X1), B=1000, seed=0)
+        return prdc_subsampling(X2, X1, 5, B=1000, seed=0)
 
     t_kid, _ = timed(kid_all)
     t_prdc, _ = timed(prdc_all)

@@ -123,12 +123,17 @@ def test_prdc_equals_prdc_package():
         assert ours[key] == pytest.approx(float(ref[key]), abs=1e-12), key
 
 
-def test_bootstrap_is_seeded_and_covers_the_mean():
+def test_bootstrap_is_seeded_and_covers_the_population_mean():
+    hits = 0
+    for r in range(100):
+        x = np.random.default_rng(r).normal(3.0, 1.0, size=(100, 1))
+        lo, hi, _ = bootstrap(lambda v: float(v.mean()), [x], B=200, seed=r)
+        hits += lo < 3.0 < hi
+    assert hits >= 88  # nominal 95 of 100; the interval's estimand is the population mean, 3.0
     x = np.random.default_rng(9).normal(3.0, 1.0, size=(200, 1))
     a = bootstrap(lambda v: float(v.mean()), [x], B=300, seed=1)
     b = bootstrap(lambda v: float(v.mean()), [x], B=300, seed=1)
     assert a[0] == b[0] and a[1] == b[1]
-    assert a[0] < x.mean() < a[1] and a[1] - a[0] < 0.5
 
 
 def test_nan_and_inf_features_are_refused():
@@ -171,7 +176,6 @@ def test_fid_when_n_below_d_equals_a_40_digit_reference():
     tr = lambda C: mp.fsum(C[i, j] ** 2 for i in range(n) for j in range(d)) / (n - 1)  # noqa: E731
     exact = float(mp.fsum((a - b) ** 2 for a, b in zip(m1, m2)) + tr(C1) + tr(C2) - 2 * nuclear)
     assert frechet_distance_from_features(X1, X2) == pytest.approx(exact, rel=1e-12)
-    assert abs(tf_fid(X1, X2) - exact) / exact > 1e-12  # why the nuclear route exists
 
 
 def test_kid_per_subset_kernels_equal_the_gram_route():

@@ -31,7 +31,7 @@ def test_run_joins_distribution_task_and_utility_columns(phantom_set, tmp_path):
     bench = run_benchmark(cfg)
     rows = list(csv.DictReader(open(bench.out / "leaderboard.csv")))
     overall = {r["generator"]: r for r in rows if r["subset"] == "all"}
-    assert set(overall) == {"phantom", "phantom-blurred"}
+    assert set(overall) == {"phantom", "phantom-blurred", "real (floor)"}  # the real-vs-real row of issue 11
     header = open(bench.out / "leaderboard.csv").readline().strip().split(",")
     for col in ("frd", "kid_radiomics", "mask_dice", "mask_hd95", "mask_dice_ratio", "presence_consistency",
                 "utility_auc_real", "utility_auc_real_synth", "utility_tstr_auc"):
@@ -42,10 +42,10 @@ def test_run_joins_distribution_task_and_utility_columns(phantom_set, tmp_path):
     assert float(overall["phantom"]["kid_radiomics"]) < float(overall["phantom-blurred"]["kid_radiomics"])
     # the phantom honours its conditioning masks: adherence is at the segmenter's ceiling
     assert float(overall["phantom"]["mask_dice_ratio"]) > 0.85
-    # intervals bracket their values
+    # FRD's interval is for the population d² (issue 11): it may lie below the upward-biased estimate
     for r in rows:
-        if r["frd"]:
-            assert float(r["frd_ci_low"]) <= float(r["frd"]) <= float(r["frd_ci_high"])
+        if r["frd"] and r["frd_ci_high"]:
+            assert float(r["frd_ci_low"]) <= float(r["frd_ci_high"])
     assert (bench.out / "runs" / overall["phantom"]["run_id"] / "utility.json").is_file()
 
 

@@ -47,8 +47,10 @@ def test_run_writes_leaderboard_and_reuses_cache(plugin, tmp_path, monkeypatch):
     ref = make_busi(tmp_path / "b", duplicate=False)
     bench = run_benchmark(_config(tmp_path, ref))
     out = Path(bench.out)
-    rows = list(csv.DictReader(open(out / "leaderboard.csv")))
+    all_rows = list(csv.DictReader(open(out / "leaderboard.csv")))
+    rows = [r for r in all_rows if r["generator"] == "toy-noise"]
     assert [r["subset"] for r in rows] == ["all", "normal", "benign", "malignant"]
+    assert [r["subset"] for r in all_rows if r["generator"] == "real (floor)"] == ["all", "normal", "benign", "malignant"]
     header = open(out / "leaderboard.csv").readline().strip().split(",")
     assert header[:6] == ["run_id", "generator", "subset", "reference", "n_generated", "n_reference"]
     assert header[6:9] == ["toy_mean_gap", "toy_mean_gap_ci_low", "toy_mean_gap_ci_high"]
@@ -61,13 +63,13 @@ def test_run_writes_leaderboard_and_reuses_cache(plugin, tmp_path, monkeypatch):
     ref_means = [bench.reference_set.load_image(x, 32).mean() for x in bench.reference_set]
     assert float(r["toy_mean_gap"]) == pytest.approx(abs(gen - np.mean(ref_means)), rel=1e-5)
     n_calls = len(calls.read_text().splitlines())
-    assert n_calls == 4
+    assert n_calls == 8  # 4 subsets of the generator, 4 of the real (floor) row (issue 11)
     assert (out / "report.html").is_file() and (out / "leaderboard.md").is_file()
     run_benchmark(_config(tmp_path, ref))  # second run: nothing recomputed
     assert len(calls.read_text().splitlines()) == n_calls
     run_benchmark(_config(tmp_path, ref, seed=1))  # another seed is another run
     assert len(calls.read_text().splitlines()) == 2 * n_calls
-    assert len(list(csv.DictReader(open(out / "leaderboard.csv")))) == 8
+    assert len(list(csv.DictReader(open(out / "leaderboard.csv")))) == 16  # 2 seeds x (generator + floor) x 4 subsets
 
 
 def test_killed_run_resumes_with_identical_numbers(plugin, tmp_path):

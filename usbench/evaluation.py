@@ -180,16 +180,18 @@ def _set_provenance(result: EvaluationResult, prov: dict[str, Any]) -> None:
 
 def default_provenance(features: FeatureStore, reference: str, reference_hash: str, n_reference: int,
                        image_size: int) -> dict[str, Any]:
-    """Where the numbers came from: the reference, the extractors' weights, the resize protocol."""
+    """Where the numbers came from: the reference, the weights of the extractors that ran (their
+    features were computed or loaded; an extractor that failed for want of weights is not listed),
+    the resize protocol."""
     ext = {}
-    for name in sorted({k[0] for k in features._rows} | set(features._extractors)):
+    for name in sorted({k[0] for k in features._rows}):
         e = features.extractor(name)
         # the sha256 of the weights file used (the extractor's provenance), not the hash a user asked to enforce
         try:
             info = e.provenance() if hasattr(e, "provenance") else {}
         except UsbenchError:  # its weights are missing: the metrics that needed it were skipped
             info = {}
-        ext[name] = info.get("weights_sha256") or ""
+        ext[name] = info.get("weights_sha256") or "no weights"
     return {
         "reference": str(reference), "reference_hash": reference_hash, "n_reference": n_reference,
         "extractors_sha256": ext, "resize_protocol": f"PIL bicubic to {image_size}x{image_size}, then each extractor's own",

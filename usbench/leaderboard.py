@@ -70,6 +70,8 @@ def rows_from_result(run: RunResult) -> list[dict[str, Any]]:
         row[col] = _value(e.value)
         row[f"{col}_ci_low"] = _value(e.ci_low)
         row[f"{col}_ci_high"] = _value(e.ci_high)
+        if "weights_official" in e.details:  # a metric on pretrained weights: were they the pinned, official file?
+            row[f"{col}_weights_official"] = bool(e.details["weights_official"])
         DIRECTIONS[col] = bool(e.higher_is_better)
         row["n_generated"] = max(row.get("n_generated", 0), e.n_generated)
         row["n_reference"] = max(row.get("n_reference", 0), e.n_reference)
@@ -145,11 +147,11 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
     bases = [m for m in METRIC_ORDER if m in present]
     bases += sorted(
         k for k in present
-        if k not in bases and k not in ID_COLUMNS and k not in PROVENANCE_COLUMNS and k not in SETTING_COLUMNS + GENERATION_COLUMNS + COST_COLUMNS
-        and k != "skipped"
-        and not k.endswith(("_ci_low", "_ci_high")) and not k.startswith(("reader_", "utility_"))
+        if k not in bases and k not in ID_COLUMNS and k not in PROVENANCE_COLUMNS
+        and k not in SETTING_COLUMNS + GENERATION_COLUMNS + COST_COLUMNS and k != "skipped"
+        and not k.endswith(("_ci_low", "_ci_high", "_weights_official")) and not k.startswith(("reader_", "utility_"))
     )
-    metric_cols = [c for b in bases for c in (b, f"{b}_ci_low", f"{b}_ci_high") if c in present]
+    metric_cols = [c for b in bases for c in (b, f"{b}_ci_low", f"{b}_ci_high", f"{b}_weights_official") if c in present]
     extra = sorted(k for k in present if k.startswith("reader_")) + sorted(k for k in present if k.startswith("utility_"))
     settings = [c for c in SETTING_COLUMNS + GENERATION_COLUMNS + COST_COLUMNS if c in present]
     return ID_COLUMNS + settings + metric_cols + extra + ["skipped"] + PROVENANCE_COLUMNS

@@ -35,7 +35,10 @@ from usbench.generators.plan import GenerationPlan, plan_generation
 from usbench.generators.sharding import generate_sharded, process_info
 from usbench.imageset import MANIFEST, ImageSet, ensure_writable_dir
 from usbench.results import METRICS_FILE, RUN_FILE, BenchmarkResult, RunInfo, RunResult
+from usbench.common import fingerprint_of
 from usbench.versions import versions
+
+FLOOR_NAME = "real (floor)"  # the generator column of the real-vs-real row
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +141,54 @@ class Benchmark:
         )
         return run
 
+    def floor(self) -> tuple[RunResult, ImageSet] | None:
+        """The real-vs-real floor: ``n`` real images of the reference (label-stratified, seeded) that
+        are not in the comparison set, as a run named :data:`FLOOR_NAME`, and the set it is
+        compared with. With ``compare_to = "all"`` (no held-out images) the floor's ``n`` images (at
+        most half of the reference) are compared with the remaining reference images instead. None when the reference is too
+        small for a floor of at least 2 images."""
+        cfg = self.config
+        in_compare = {r.id for r in self.compare.records}
+        pool = self.reference.filter(ids=[r.id for r in self.reference.records if r.id not in in_compare])
+        against = self.compare
+        if not len(pool):  # no held-out real images: a split half
+            pool = self.reference
+        n = min(cfg.n, len(pool) if pool is not self.reference else len(pool) // 2)
+        if n < 2:
+            return None
+        images = pool.take(n, seed=cfg.seed)
+        if pool is self.reference:
+            taken = set(images.ids)
+            against = self.reference.filter(ids=[r.id for r in self.reference.records if r.id not in taken])
+        run_id = "real-floor-" + fingerprint_of(sorted(images.ids), against.content_hash(), cfg.seed)[:10]
+        run_dir = self.out / "runs" / run_id
+        if not (run_dir / RUN_FILE).is_file():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            images.write_manifest(run_dir)  # the real files themselves, by relative path: nothing copied
+            RunInfo(run_id=run_id, generator=FLOOR_NAME, n=n, seed=cfg.seed, image_size=cfg.image_size,
+                    reference=str(cfg.reference), reference_hash=self.reference.content_hash(), split=cfg.split,
+                    versions=versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    extra={"floor": "held-out real images of the reference" if against is self.compare
+                           else "real images of the reference, against the remaining ones"}).write(run_dir)
+        return RunResult.read(run_dir), against
+
+    def evaluate_floor(self, specs: list[MetricSpec]) -> RunResult | None:
+        """Score the floor like a generator (metrics that need a training set are left out: the
+        floor's images may be training images)."""
+        found = self.floor()
+        if found is None:
+            self.log("no real (floor) row: the reference has too few images")
+            return None
+        run, against = found
+        from usbench.metrics import METRICS
+
+        specs = [s for s in specs if "train" not in getattr(METRICS.get(s.name), "needs", ())]
+        run.evaluation = evaluate_imageset(
+            run.images, against, specs, self.features, self.config, train=None, heldout=self.split.test,
+            store_path=run.dir / METRICS_FILE, provenance=self.provenance, progress=self.progress, log=self._log_once,
+        )
+        return run
+
     def utility(self, run: RunResult) -> None:
         """The downstream classification experiment for ``run``, into ``<run>/utility.json`` (reused when there)."""
         from usbench.common import config_from_dict
@@ -205,6 +256,7 @@ def run_benchmark(config: RunConfig, progress: bool = False, log: Callable[[str]
         runs.append(run)
     if not main_process:
         return bench.result(runs, [], main_process=False)  # the main process writes the leaderboard
+    bench.evaluate_floor(specs)  # its row joins the leaderboard from out/runs; it is not a generator run
     rows = leaderboard.rows_from_runs(bench.out / "runs", reference_hash=bench.reference.content_hash(),
                                       reader_columns=leaderboard.reader_columns(studies or []))
     result = bench.result(runs, rows)
@@ -213,4 +265,4 @@ def run_benchmark(config: RunConfig, progress: bool = False, log: Callable[[str]
     return result
 
 
-__all__ = ["Benchmark", "check_new_out", "generate_images", "generator_names", "run_benchmark"]
+__all__ = ["FLOOR_NAME", "Benchmark", "check_new_out", "generate_images", "generator_names", "run_benchmark"]

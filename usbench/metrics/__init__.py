@@ -11,6 +11,7 @@ __all__ = ["DEFAULTS", "EXTRACTORS", "METRICS", "Metric", "MetricContext", "Metr
 # === metrics suite (issue 4)
 EXTRACTORS.add_builtin("inception", "usbench.metrics.extractors:InceptionExtractor")
 EXTRACTORS.add_builtin("radiomics", "usbench.metrics.radiomics:RadiomicsExtractor")
+EXTRACTORS.add_builtin("frd-v1", "usbench.metrics.frd_features:FrdV1Extractor")
 EXTRACTORS.add_builtin("dinov2", "usbench.metrics.extractors:Dinov2Extractor")
 EXTRACTORS.add_builtin("torch-module", "usbench.metrics.extractors:TorchModuleExtractor")
 METRICS.add_builtin("fid", "usbench.metrics.distribution:FID")
@@ -26,7 +27,8 @@ METRICS.add_builtin("memorization", "usbench.metrics.memorization:Memorization")
 OFFLINE_DEFAULTS: list[tuple[str, dict]] = [
     ("frd", {}),
     ("kid", {"extractor": "radiomics"}),
-    ("prdc", {"extractor": "radiomics"}),
+    # prdc on radiomic features left the offline defaults (issue 11): its precision falls to 0 at the
+    # first step of a blur or noise ladder and stays there, even after the rank-Gaussian transform
     ("ms-ssim-diversity", {}),
     ("memorization", {"extractor": "radiomics"}),
 ]

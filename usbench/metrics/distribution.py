@@ -16,9 +16,13 @@ from usbench.errors import ConfigError
 from usbench.generators.base import config_from_dict
 from usbench.metrics.base import MetricContext, MetricResult, require_images
 from usbench.metrics.common import feature_pair, make_result, provenance
-from usbench.metrics.frechet import bootstrap_frechet, check_features, fd_infinity, frechet_distance_from_features
+from usbench.metrics.frechet import (bootstrap_frechet, check_features, fd_infinity, fd_infinity_interval,
+                                     frechet_distance_from_features)
 from usbench.metrics.kid import GRAM_LIMIT, kernel_grams, kid_bootstrap, kid_by_subsets, kid_from_grams
-from usbench.metrics.prdc import prdc_bootstrap, prdc_indicators
+from usbench.metrics.prdc import prdc_subsampling, prdc_indicators
+from usbench.metrics.transforms import CLIP, rank_gaussian
+
+RADIOMIC_EXTRACTORS = ("radiomics", "frd-v1")
 
 
 class _FeatureMetric:
@@ -37,18 +41,23 @@ class _FeatureMetric:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "_FeatureMetric":
         cfg = config_from_dict(cls.Config, dict(config or {}), f"metric {cls.name}")
-        if getattr(cfg, "normalize", "auto") not in ("auto", "reference", "none"):
-            raise ConfigError(f"metric {cls.name}: normalize must be auto, reference or none, got {cfg.normalize!r}",
-                              "radiomic features need reference (their scales differ by orders of magnitude)")
+        if getattr(cfg, "normalize", "auto") not in ("auto", "rank-gaussian", "reference", "none"):
+            raise ConfigError(f"metric {cls.name}: normalize must be auto, rank-gaussian, reference or none, got {cfg.normalize!r}",
+                              "radiomic features need rank-gaussian (their scales differ by orders of magnitude)")
         return cls(cfg)
 
     def features(self, ctx: MetricContext, minimum: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Generated and reference features, z-scored with the reference statistics when asked
-        (``normalize = "auto"`` does it for radiomic features, whose scales span ten decades)."""
+        """Generated and reference features, transformed against the reference when asked
+        (``normalize = "auto"``: rank-Gaussian for radiomic features, whose scales span ten
+        decades and whose tails dominate kernels; see :mod:`usbench.metrics.transforms`)."""
         gen, ref = feature_pair(ctx, self.extractor, self.name, minimum)
         mode = getattr(self.config, "normalize", "none")
         if mode == "auto":
-            mode = "reference" if self.extractor == "radiomics" else "none"
+            mode = "rank-gaussian" if self.extractor in RADIOMIC_EXTRACTORS else "none"
+        if mode == "rank-gaussian":
+            (ref, gen), dropped = rank_gaussian(ref, gen)
+            return gen, ref, {"normalize": f"rank-Gaussian against the reference, clipped at ±{CLIP:g}",
+                              "features_dropped": dropped}
         if mode == "reference":
             gen, ref, dropped = frd_normalize(gen, ref)
             return gen, ref, {"normalize": "z-score with the reference mean/std", "features_dropped": dropped}
@@ -60,7 +69,7 @@ class _FeatureConfig:
     """What every feature-based metric is configured with."""
 
     extractor: str = "inception"
-    normalize: str = "auto"  # "reference": z-score with the reference mean/std; auto = reference for radiomics
+    normalize: str = "auto"  # rank-gaussian | reference (z-score) | none; auto = rank-gaussian for radiomic features
 
 
 @dataclass
@@ -79,30 +88,32 @@ class FID(_FeatureMetric):
         gen, ref, norm = self.features(ctx, self.min_images)
         n1, n2, d = len(gen), len(ref), gen.shape[1]
         value = frechet_distance_from_features(gen, ref)
-        route = "gram" if min(n1, n2) < d and max(n1, n2) <= 4000 else "direct"
+        route = "batched" if d <= 64 else "gram" if min(n1, n2) < d and max(n1, n2) <= 4000 else "direct"
         B = ctx.n_bootstrap
         details: dict[str, Any] = {"route": "nuclear" if min(n1, n2) < d else "eigen", "dim": d, **norm,
                                    **provenance(ctx, self.extractor)}
         if route == "direct" and d > 256 and B > self.config.max_direct_bootstrap:
             B = self.config.max_direct_bootstrap
             details["bootstrap_note"] = f"B reduced to {B}: each resample needs a {d}x{d} eigendecomposition"
-        lo, hi, _ = bootstrap_frechet(gen, ref, B=B, seed=ctx.seed, level=ctx.ci_level, route=route, center=value)
+        lo, hi, _ = bootstrap_frechet(gen, ref, B=B, seed=ctx.seed, level=ctx.ci_level, route=route, estimate=value)
         details["n_bootstrap_used"] = B
-        details["interval"] = ("percentile bootstrap over images, re-centred on the estimate (duplicated images "
-                               "inflate resampled Fréchet distances)")
+        details["interval"] = ("basic bootstrap over images of the population d² (the large-N value), clipped at 0; "
+                               "coverage measured in tests/test_metrics_coverage.py")
         return make_result(self.name, value, (lo, hi), ctx, self.higher_is_better, details)
 
 
 @dataclass
 class FdInfConfig(_FeatureConfig):
     n_points: int = 15
+    max_resamples_large_d: int = 50  # half-samples when d > 64 (each costs n_points FIDs)
 
 
 class FDInfinity(_FeatureMetric):
     """FD∞ (Chong & Forsyth 2020): FID extrapolated to infinitely many generated images.
 
-    The interval is the t-interval of the fitted intercept (the linear fit over subset sizes
-    already resamples the generated set); a full bootstrap would cost n_points FIDs per resample.
+    Estimand: the FID of infinitely many generated images against this reference set (its
+    statistics held fixed, as FD∞ holds them). Interval: half-sampling of the generated set
+    (:func:`usbench.metrics.frechet.fd_infinity_interval`).
     """
 
     name = "fd-inf"
@@ -111,22 +122,19 @@ class FDInfinity(_FeatureMetric):
     min_images = 10
 
     def compute(self, ctx: MetricContext) -> MetricResult:
-        from scipy import stats
-
         gen, ref, norm = self.features(ctx, self.min_images)
         n = len(gen)
         sizes = sorted(set(np.linspace(max(2, n // 5), n, self.config.n_points).astype(int).tolist()))
         value, info = fd_infinity(gen, ref, sizes=sizes, seed=ctx.seed)
-        x = 1.0 / np.array(info["sizes"], dtype=np.float64)
-        y = np.array(info["fid_at_sizes"])
-        if len(x) > 2:
-            fit = stats.linregress(x, y)
-            t = stats.t.ppf(0.5 + ctx.ci_level / 2, len(x) - 2)
-            ci = (value - t * fit.intercept_stderr, value + t * fit.intercept_stderr)
-        else:
-            ci = (math.nan, math.nan)
-        details = {**info, **norm, "interval": "t-interval of the extrapolated intercept", **provenance(ctx, self.extractor)}
-        return make_result(self.name, value, ci, ctx, self.higher_is_better, details)
+        B = ctx.n_bootstrap
+        if gen.shape[1] > 64 and B > self.config.max_resamples_large_d:
+            B = self.config.max_resamples_large_d
+            info["interval_note"] = f"{B} half-samples: each refits FD∞ ({len(sizes)} FIDs at d={gen.shape[1]})"
+        lo, hi, _ = fd_infinity_interval(gen, ref, sizes, B=B, seed=ctx.seed, level=ctx.ci_level, estimate=value)
+        details = {**info, **norm, "n_resamples_used": B, **provenance(ctx, self.extractor),
+                   "interval": "half-sampling of the generated set (reference fixed), clipped at 0; estimand: "
+                               "FID of infinitely many generated images against this reference"}
+        return make_result(self.name, value, (lo, hi), ctx, self.higher_is_better, details)
 
 
 @dataclass
@@ -182,114 +190,121 @@ class PRDC(_FeatureMetric):
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
         gen, ref, norm = self.features(ctx, self.config.k + 1)
         ind = prdc_indicators(ref, gen, self.config.k)
-        cis = prdc_bootstrap(ind, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level) if ctx.n_bootstrap > 0 else {
-            k: (math.nan, math.nan) for k in ind}
+        estimates = {k: float(v.mean()) for k, v in ind.items()}
+        cis = prdc_subsampling(ref, gen, self.config.k, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level,
+                                 estimates=estimates)
         prov = provenance(ctx, self.extractor)
         out = []
         for member in ("precision", "recall", "density", "coverage"):
             details = {"k": self.config.k, "family": "prdc",
-                       "interval": "bootstrap over images with the k-NN balls of the full sets fixed", **norm, **prov}
+                       "interval": "subsampling 90% of both sets without replacement (delete-d jackknife; k-NN balls rebuilt); estimand: the "
+                                   "expected value at these set sizes", **norm, **prov}
             out.append(make_result(member, float(ind[member].mean()), cis[member], ctx, True, details))
         return out
 
 
 @dataclass
 class FrdConfig:
-    extractor: str = "radiomics"
+    extractor: str = "frd-v1"
     region: str = "image"  # "image": whole image (cached features); "lesion": inside the lesion masks
-    bin_width: float = 8.0  # for region = "lesion" (the whole-image features use the extractor's own)
 
 
 _LESION_CACHE: dict[tuple, np.ndarray] = {}
 
 
-def lesion_features(imageset, size: int, bin_width: float) -> tuple[np.ndarray, list[int]]:
-    """Radiomic features inside each record's lesion mask (records without a non-empty mask are
+def lesion_features(imageset, size: int | None) -> tuple[np.ndarray, list[int]]:
+    """FRD v1 features inside each record's lesion mask (records without a non-empty mask are
     skipped); returns (features, indices of the records used). Memoised per file and size."""
-    from usbench.metrics.radiomics import radiomic_features
+    from usbench.metrics.frd_features import frd_v1_features
 
     rows, used = [], []
     for i, rec in enumerate(imageset.records):
         if rec.mask_file is None:
             continue
-        key = (str(rec.file), str(rec.mask_file), tuple(imageset.extra_masks.get(rec.id, ())), size, bin_width)
+        key = (str(rec.file), str(rec.mask_file), tuple(imageset.extra_masks.get(rec.id, ())), size)
         if key not in _LESION_CACHE:
             mask = imageset.load_mask(rec, size)
             if mask is None or mask.sum() < 2:
                 continue
-            _LESION_CACHE[key] = radiomic_features(imageset.load_image(rec, size), mask, bin_width)
+            _LESION_CACHE[key] = frd_v1_features(imageset.load_image(rec, size), mask)
         rows.append(_LESION_CACHE[key])
         used.append(i)
     return (np.array(rows) if rows else np.empty((0, 0))), used
 
 
 def frd_normalize(gen: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """FRD v1 normalisation: z-score both sets with the reference (real) mean and std (ddof=0);
-    features that are constant in the reference or non-finite after scaling are dropped.
-    Returns (gen, ref, number dropped)."""
-    mean, std = ref.mean(0), ref.std(0)
-    keep = std > 0
-    g, r = (gen[:, keep] - mean[keep]) / std[keep], (ref[:, keep] - mean[keep]) / std[keep]
-    finite = np.isfinite(g).all(0) & np.isfinite(r).all(0)
-    return g[:, finite], r[:, finite], int((~keep).sum() + (~finite).sum())
+    """FRD v1 normalisation as frd-score 1.0.1: features cast to float32, z-scored with the
+    reference's mean and population std (``np.nanstd``, ddof 0) in float32; columns that are
+    NaN or infinite afterwards in either set (a feature constant in the reference) are dropped.
+    Returns (gen, ref, number dropped), float64."""
+    g32, r32 = np.asarray(gen, np.float32), np.asarray(ref, np.float32)
+    mean, std = np.nanmean(r32, axis=0), np.nanstd(r32, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g, r = (g32 - mean) / std, (r32 - mean) / std
+    keep = np.isfinite(g).all(0) & np.isfinite(r).all(0)
+    return g[:, keep].astype(np.float64), r[:, keep].astype(np.float64), int((~keep).sum())
 
 
-FRD_FLOOR = 1e-12
-
-
-def frd_from_features(gen: np.ndarray, ref: np.ndarray) -> float:
-    """FRD v1: natural log of the (squared) Fréchet distance of reference-z-scored radiomic features.
+def frd_d2(gen: np.ndarray, ref: np.ndarray) -> float:
+    """FRD v1's squared Fréchet distance d² of reference-z-scored features (FRD = ln d²).
 
     Example:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> ref = rng.normal(size=(300, 5)); close = rng.normal(size=(300, 5)); far = rng.normal(2, 1, (300, 5))
-        >>> bool(frd_from_features(close, ref) < frd_from_features(far, ref))
+        >>> bool(frd_d2(close, ref) < frd_d2(far, ref))
         True
     """
     g, r, _ = frd_normalize(gen, ref)
-    return float(np.log(max(frechet_distance_from_features(g, r), FRD_FLOOR)))
+    return frechet_distance_from_features(g, r)
+
+
+def _ln(x: float) -> float:
+    """ln of a squared distance: −inf for 0 (an interval that reaches zero distance), no floor."""
+    return math.log(x) if x > 0 else -math.inf
 
 
 class FRD(_FeatureMetric):
-    """Fréchet Radiomic Distance, FRD v1 convention of frd-score: z-score against the real set,
-    then ln of the Fréchet distance d² (the log of the squared distance, not of its square root).
+    """Fréchet Radiomic Distance v1, frd-score 1.0.1's definition: FRD v1 radiomic features
+    (:mod:`usbench.metrics.frd_features`), z-scored against the reference, FRD = ln d² of the
+    Fréchet distance. Two results: ``frd`` (ln d²) and ``frd-d2`` (d²), one interval.
 
-    ``region = "lesion"``: radiomic features inside the lesion masks instead of the whole image,
+    The interval is the basic bootstrap of d² (clipped at 0), as for FID, the normalisation
+    from the full reference held fixed; the ln interval is its image (its lower bound is −inf
+    when the d² interval reaches 0). ``region = "lesion"``: features inside the lesion masks,
     over the records that have a non-empty mask (counts in the details)."""
 
     name = "frd"
-    extractor = "radiomics"  # default; the config key extractor overrides it per instance
+    extractor = "frd-v1"  # default; the config key extractor overrides it per instance
     Config = FrdConfig
     min_images = 3
 
-    def compute(self, ctx: MetricContext) -> MetricResult:
+    def compute(self, ctx: MetricContext) -> list[MetricResult]:
         region: dict[str, Any] = {"region": self.config.region}
         if self.config.region == "lesion":
-            gen, gi = lesion_features(ctx.generated, ctx.image_size, self.config.bin_width)
-            ref, ri = lesion_features(ctx.reference, ctx.image_size, self.config.bin_width)
+            gen, gi = lesion_features(ctx.generated, ctx.image_size)
+            ref, ri = lesion_features(ctx.reference, ctx.image_size)
             require_images(f"{self.name} (region = lesion)", len(gi), self.min_images, "generated images with a lesion mask among")
             require_images(f"{self.name} (region = lesion)", len(ri), self.min_images, "reference images with a lesion mask among")
             gen = check_features(gen, f"lesion radiomics of {ctx.generated.name}")
             ref = check_features(ref, f"lesion radiomics of {ctx.reference.name}")
-            region.update({"n_generated_with_mask": len(gi), "n_reference_with_mask": len(ri), "bin_width": self.config.bin_width})
+            region.update({"n_generated_with_mask": len(gi), "n_reference_with_mask": len(ri)})
         elif self.config.region == "image":
             gen, ref = feature_pair(ctx, self.extractor, self.name, self.min_images)
         else:
             raise ConfigError(f"metric frd: region must be image or lesion, got {self.config.region!r}", "fix the metric config")
         g, r, dropped = frd_normalize(gen, ref)
-        fd = frechet_distance_from_features(g, r)
-        value = math.log(max(fd, FRD_FLOOR))
-        lo, hi, _ = bootstrap_frechet(g, r, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level, center=fd)
-        ci = (math.log(max(lo, FRD_FLOOR)), math.log(max(hi, FRD_FLOOR))) if ctx.n_bootstrap > 0 else (math.nan, math.nan)
-        if ctx.n_bootstrap > 0 and lo <= FRD_FLOOR:
-            region["ci_low_note"] = (f"the interval of d² reaches {lo:.3g} <= 0: consistent with no distance at all; "
-                                     f"ln is unbounded below, so the lower bound shown is ln of the floor {FRD_FLOOR:g}")
-        details = {"frechet_distance": fd, "convention": "FRD v1: ln(d²), features z-scored with the reference mean/std",
+        d2 = frechet_distance_from_features(g, r)
+        lo, hi, _ = bootstrap_frechet(g, r, B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level, estimate=d2)
+        details = {"frechet_distance": d2, "convention": "FRD v1 (frd-score 1.0.1): ln(d²), float32 features z-scored "
+                                                          "with the reference mean and population std",
                    "features_used": g.shape[1], "features_dropped": dropped,
-                   "interval": "percentile bootstrap over images of d², re-centred on the estimate, then ln; normalisation from the full reference set held fixed",
+                   "interval": "basic bootstrap over images of the population d², clipped at 0, then ln; "
+                               "normalisation from the full reference held fixed",
                    **region, **(provenance(ctx, self.extractor) if self.config.region == "image" else {})}
-        return make_result(self.name, value, ci, ctx, self.higher_is_better, details, n_generated=len(g), n_reference=len(r))
+        ln_ci = (_ln(lo), _ln(hi)) if ctx.n_bootstrap > 0 else (math.nan, math.nan)
+        return [make_result(self.name, _ln(d2), ln_ci, ctx, self.higher_is_better, details, n_generated=len(g), n_reference=len(r)),
+                make_result("frd-d2", d2, (lo, hi), ctx, self.higher_is_better, details, n_generated=len(g), n_reference=len(r))]
 
     def __init__(self, config: FrdConfig):
         super().__init__(config)

@@ -188,6 +188,12 @@ class TorchModuleExtractor:
                 self._digest = "no-weights"
         return self._digest
 
+    def provenance(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"extractor": self.name, "module": self.module}
+        if self.weights:
+            out["weights_sha256"] = self.digest()  # the file loaded; no official file exists for a user module
+        return out
+
     def fingerprint(self) -> str:
         return f"torch-module|{self.module}|{self.digest()}|{self.input_size}|{self.channels}|{self.mean}|{self.std}"
 

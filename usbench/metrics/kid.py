@@ -115,7 +115,7 @@ def kid_from_grams(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, n_subsets:
 
 
 def kid_bootstrap(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, B: int, seed: int,
-                  level: float = 0.95) -> tuple[float, float]:
+                  level: float = 0.95, return_values: bool = False):
     """Percentile bootstrap over images of the all-pairs unbiased MMD² (same expectation as KID).
 
     Each resample is a vector of multiplicities; pairs made of two copies of the same image are
@@ -130,7 +130,8 @@ def kid_bootstrap(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, B: int, see
 
     with single_blas_thread(), np.errstate(invalid="ignore", divide="ignore"):
         _kid_resamples(vals, rng, K11, K22, K12, d11, d22)  # a resample of one image repeated is NaN: ignored
-    return percentile_interval(vals, level)
+    lo, hi = percentile_interval(vals, level)
+    return (lo, hi, vals) if return_values else (lo, hi)
 
 
 def _kid_resamples(vals, rng, K11, K22, K12, d11, d22):
