@@ -213,12 +213,7 @@ class EvaluationResult:
 
     def to_json(self, path: str | Path | None = None, cache_keys: bool = False) -> str:
         """The JSON text; with ``path``, also written there (atomically)."""
-        text = json.dumps(self.to_dict(cache_keys), indent=1)
-        if path is not None:
-            from usbench.imageset import atomic_write_text
-
-            atomic_write_text(Path(path), text)
-        return text
+        return _written(json.dumps(self.to_dict(cache_keys), indent=1), path)
 
     @classmethod
     def from_json(cls, text_or_path: str | Path) -> "EvaluationResult":
@@ -238,6 +233,15 @@ class EvaluationResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _written(text: str, path: str | Path | None) -> str:
+    """``text``, also written atomically to ``path`` when one is given (the ``to_json`` of every result)."""
+    if path is not None:
+        from usbench.imageset import atomic_write_text
+
+        atomic_write_text(Path(path), text)
+    return text
 
 
 def _read_json_arg(text_or_path: str | Path) -> tuple[dict[str, Any], str]:
@@ -431,12 +435,7 @@ class BenchmarkResult:
                    **{k: v for k, v in d.items() if k in known})
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1, default=_json_default)
-        if path is not None:
-            from usbench.imageset import atomic_write_text
-
-            atomic_write_text(Path(path), text)
-        return text
+        return _written(json.dumps(self.to_dict(), indent=1, default=_json_default), path)
 
     @classmethod
     def from_json(cls, text_or_path: str | Path) -> "BenchmarkResult":
