@@ -83,7 +83,7 @@ def run(
     alexnet_weights: Optional[Path] = typer.Option(None, "--alexnet-weights", help="torchvision's alexnet-owt-7be5be79.pth, for lpips-diversity (default: looked up in the caches)."),
     study: List[Path] = typer.Option([], "--study", help="Reader-study folder whose results join the leaderboard (repeatable; default: none)."),
     utility: bool = typer.Option(False, "--utility", help="Also run the downstream classification experiment per generator."),
-    per_mask: Optional[int] = typer.Option(None, "--per-mask", help="Mask-conditioned generators: exactly K images per held-out mask (the paper: 8); replaces --n for them."),
+    per_mask: Optional[int] = typer.Option(None, "--per-mask", help="Mask-conditioned generators: exactly K images per held-out mask (the paper: 8); replaces --n for them (default: off)."),
     allow_training_masks: bool = typer.Option(False, "--allow-training-masks", help="Let a ControlNet be conditioned on masks it was trained on (its model card's split)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     force: bool = typer.Option(False, "--force", help="Overwrite files in --out that usbench did not write (a report.html of yours, ...)."),
@@ -333,14 +333,14 @@ _FT_SPLIT = typer.Option(None, "--split", help="auto (paper split for BUSI ids, 
 _FT_GC = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
                       help="Recompute activations to save memory (default: on, as the authors; off is faster).")
 _FT_ACC = typer.Option(None, "--gradient-accumulation", help="Micro-batches per step: batch B × K acts as one batch of B·K (default 1).")
-_FT_SCHED = typer.Option(None, "--lr-scheduler", help="constant (the authors'), constant_with_warmup, linear, cosine, ... (diffusers.optimization).")
+_FT_SCHED = typer.Option(None, "--lr-scheduler", help="constant (the authors'), constant_with_warmup, linear, cosine, ... (diffusers.optimization) (default: constant).")
 _FT_WARM = typer.Option(None, "--lr-warmup-steps", help="Warm-up steps of the lr schedule (default 0).")
 _FT_SNR = typer.Option(None, "--snr-gamma", help="Min-SNR-γ loss weighting (5 is usual; default off).")
 _FT_NOFF = typer.Option(None, "--noise-offset", help="Offset noise, e.g. 0.05 (default off).")
 _FT_EMPTY = typer.Option(None, "--empty-prompt-rate", help="Share of samples trained with the empty prompt, e.g. 0.1 (default 0).")
 _FT_VAL = typer.Option(None, "--validation-every", help="Write one image per label to OUT/validation/step-N every N steps (default off).")
-_FT_TB = typer.Option(None, "--tensorboard", help="Log loss and lr to OUT/logs for TensorBoard (needs the tensorboard package).")
-_FT_8BIT = typer.Option(None, "--use-8bit-adam", help="bitsandbytes' 8-bit AdamW (CUDA only; less optimiser memory).")
+_FT_TB = typer.Option(None, "--tensorboard", help="Log loss and lr to OUT/logs for TensorBoard (needs the tensorboard package) (default: off).")
+_FT_8BIT = typer.Option(None, "--use-8bit-adam", help="bitsandbytes' 8-bit AdamW (CUDA only; less optimiser memory) (default: off).")
 
 
 @finetune_app.command("sd-busi")
@@ -596,7 +596,7 @@ def study_create(
     reference: Path = typer.Option(..., "--reference", help="Real reference set (any layout usbench reads)."),
     run: List[Path] = typer.Option(..., "--run", help="Generator run directory (repeat for several)."),
     out: Path = typer.Option(..., "--out", help="New study folder."),
-    config: Optional[Path] = typer.Option(None, "--config", help="a TOML file whose 'study' table holds the settings (instructions, questions, 2AFC, ...); flags given win."),
+    config: Optional[Path] = typer.Option(None, "--config", help="a TOML file whose 'study' table holds the settings (instructions, questions, 2AFC, ...); flags given win (default: none, the built-in settings)."),
     readers: Optional[str] = typer.Option(None, "--readers", help="Comma-separated reader names (default reader1,reader2)."),
     n_per_source: Optional[int] = typer.Option(None, "--n-per-source", help="Synthetic cases per run (default 20)."),
     prevalence: Optional[float] = typer.Option(None, "--prevalence", help="Share of synthetic cases among the main cases (default 0.5)."),
@@ -606,10 +606,10 @@ def study_create(
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Main cases shown twice, under a fresh id (intra-reader consistency) (default 0)."),
     washout: Optional[int] = typer.Option(None, "--washout", help="At least this many items between a case and its repeat (default 10)."),
     afc_pairs: Optional[int] = typer.Option(None, "--afc-pairs", help="2AFC pairs (real and synthetic side by side) per run (default 0)."),
-    lock_back: Optional[bool] = typer.Option(None, "--lock-back", help="Readers cannot go back and change answers."),
+    lock_back: Optional[bool] = typer.Option(None, "--lock-back", help="Readers cannot go back and change answers (default: they can)."),
     title: Optional[str] = typer.Option(None, "--title", help="Title shown to readers (default: Which images are real?)."),
     expires_days: Optional[float] = typer.Option(None, "--expires-days", help="Links expire after this many days (default never)."),
-    fsync: Optional[bool] = typer.Option(None, "--fsync", help="fsync every answer (survives power cuts; slower)."),
+    fsync: Optional[bool] = typer.Option(None, "--fsync", help="fsync every answer (survives power cuts; slower) (default: off)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Base of the printed links (default http://127.0.0.1:8501)."),
 ) -> None:
     """Build a blinded reader study, audit its blinding, and print one secret link per reader and one admin link.
@@ -678,7 +678,7 @@ study_app.add_typer(readers_app, name="readers")
 def study_readers_add(
     study: Path = typer.Argument(..., help="Study folder."),
     reader: str = typer.Argument(..., help="New reader name."),
-    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="The link expires after this many days."),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="The link expires after this many days (default: never)."),
 ) -> None:
     """Add a reader (own seeded order over the study's cases) and print their link.
 
@@ -716,7 +716,7 @@ def study_readers_revoke(
 def study_readers_reissue(
     study: Path = typer.Argument(..., help="Study folder."),
     reader: str = typer.Argument(..., help="Reader name."),
-    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="The new link expires after this many days."),
+    expires_days: Optional[float] = typer.Option(None, "--expires-days", help="The new link expires after this many days (default: never)."),
 ) -> None:
     """Give a reader a new link (the old one stops working; answers and place are kept).
 

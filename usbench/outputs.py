@@ -51,6 +51,18 @@ def write_error(exc: OSError, path: Path | str | None = None) -> WriteError:
     return WriteError(f"cannot write to {where}: {reason}", hint)
 
 
+def check_can_create(path: Path | str) -> None:
+    """Refuse, before any work, a ``path`` whose nearest existing folder cannot be written
+    (a read-only filesystem, no permission): the same line a failed write would give."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if p.is_dir() and not os.access(p, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(p).f_flag & os.ST_RDONLY)
+        code = errno.EROFS if read_only else errno.EACCES
+        raise write_error(OSError(code, os.strerror(code), str(p)), p)
+
+
 def file_mode() -> int:
     """The mode a new file of the user gets: 0666 minus the umask."""
     mask = os.umask(0)

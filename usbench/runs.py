@@ -47,8 +47,11 @@ FLOOR_NAME = "real (floor)"  # the generator column of the real-vs-real row
 
 def check_new_out(out: Path) -> None:
     """Refuse to write generated images over something the user has (a finished set, other files)."""
+    from usbench.outputs import check_can_create
+
     out = Path(out)
     if not out.exists():
+        check_can_create(out)  # a read-only or foreign folder fails here, before the reference is read
         return
     if not out.is_dir():
         raise OutputError(f"{out} is a file", "choose a folder name for --out")
