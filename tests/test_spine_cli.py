@@ -186,8 +186,12 @@ def test_evaluate_and_leaderboard_commands(capsys, busi, tmp_path, plugin):
                    "--image-size", "32", "--bootstrap", "20", "--out", tmp_path / "bench", "-q")[0] == 0
     code, out, err = run_cli(capsys, "leaderboard", tmp_path / "bench", "--out", tmp_path / "lb.csv")
     assert code == 0, err
-    rows = list(csv.DictReader(open(tmp_path / "lb.csv")))
-    assert [r["subset"] for r in rows] == ["all", "normal", "benign", "malignant"] and rows[0]["generator"] == "toy-noise"
+    all_rows = list(csv.DictReader(open(tmp_path / "lb.csv")))
+    # the generator's rows, and the real-vs-real floor's beside them (issue 11)
+    rows = [r for r in all_rows if r["generator"] == "toy-noise"]
+    assert [r["subset"] for r in rows] == ["all", "normal", "benign", "malignant"]
+    assert {r["generator"] for r in all_rows} == {"toy-noise", "real (floor)"}
+    assert [r["subset"] for r in all_rows if r["generator"] == "real (floor)"][0] == "all"
     assert rows[1]["toy_mean_gap"] == "" and "needs at least 2" in rows[1]["skipped"]
     # the same generator, seed and reference: evaluate and run agree on the number
     assert float(rows[0]["toy_mean_gap"]) == pytest.approx(overall["value"], rel=1e-9)

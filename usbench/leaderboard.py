@@ -153,8 +153,12 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
     )
     metric_cols = [c for b in bases for c in (b, f"{b}_ci_low", f"{b}_ci_high", f"{b}_weights_official") if c in present]
     extra = sorted(k for k in present if k.startswith("reader_")) + sorted(k for k in present if k.startswith("utility_"))
-    settings = [c for c in SETTING_COLUMNS + GENERATION_COLUMNS + COST_COLUMNS if c in present]
-    return ID_COLUMNS + settings + metric_cols + extra + ["skipped"] + PROVENANCE_COLUMNS
+    # SETTING_COLUMNS are all ID or provenance columns already; only how the images were generated
+    # (sampler, steps, ...) sits between the IDs and the metrics, and the cost after the metrics.
+    generation = [c for c in GENERATION_COLUMNS if c in present]
+    cost = [c for c in COST_COLUMNS if c in present]
+    return list(dict.fromkeys(ID_COLUMNS + generation + metric_cols + extra + cost + ["skipped"] + PROVENANCE_COLUMNS
+                              + [c for c in SETTING_COLUMNS if c in present]))
 
 
 def _fmt(v: Any, digits: int | None = 4) -> str:
