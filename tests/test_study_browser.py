@@ -71,14 +71,15 @@ class Server:
 
     def start(self) -> "Server":
         self.proc = subprocess.Popen([sys.executable, "-m", "usbench", "study", "serve", str(self.study), "--port", str(self.port)],
-                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)  # its own process group: usbench and its streamlit child
         _wait_healthy(self.port, self.proc)
         return self
 
     def kill(self) -> None:
-        """SIGKILL the server (`usbench study serve` execs streamlit: one process): a crash."""
+        """SIGKILL the server's process group (usbench and its streamlit child): a crash."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(15)
 
     @property

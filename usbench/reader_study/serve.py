@@ -52,13 +52,30 @@ def environment(study: Path) -> dict[str, str]:
 def serve(study: Path, port: int = 8501, host: str = "127.0.0.1", base_path: str = "") -> int:
     """Run the app in the foreground until interrupted.
 
-    On POSIX the process becomes streamlit (exec), so a signal sent to ``usbench study serve``
-    (Ctrl-C, systemd stop, kill) reaches the server itself and leaves no orphan behind.
+    Streamlit runs as a child: SIGTERM (systemd stop, kill) is passed on to it, and Ctrl-C (which
+    the terminal sends to both) waits for the server to stop and then ends like every other
+    command, exit 130 with "interrupted; rerun the same command to resume". No orphan is left.
     """
+    import signal
+
     study = check_study(study)
     cmd, env = command(study, port, host, base_path), environment(study)
-    if os.name == "posix":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(cmd[0], cmd, env)
-    return subprocess.call(cmd, env=env)
+    sys.stdout.flush()
+    child = subprocess.Popen(cmd, env=env)
+
+    def forward(signum, _frame):
+        child.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)  # in case it came from kill -INT, not the terminal
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
