@@ -171,8 +171,13 @@ def test_whole_study_in_chromium(server, tmp_path):
         assert "gen0" not in html and "busi" not in html and "original" not in html
         assert not any(p.stem in html for p in (study / "images").glob("*.png"))
         # at 1366x768 the whole image and the answer buttons are on screen without scrolling
-        box = img.bounding_box()
-        assert box["y"] + box["height"] <= 768 and page.get_by_role("button", name="definitely synthetic").bounding_box()["y"] < 768
+        button = page.get_by_role("button", name="definitely synthetic")
+        deadline = time.time() + 20  # a Streamlit rerun can detach the elements for a moment: wait for the live ones
+        while (img.bounding_box() is None or button.bounding_box() is None) and time.time() < deadline:
+            time.sleep(0.2)
+        box, button_box = img.bounding_box(), button.bounding_box()
+        assert box is not None and button_box is not None, "the image or the answer buttons never settled on screen"
+        assert box["y"] + box["height"] <= 768 and button_box["y"] < 768
         page.get_by_text("yes", exact=True).click()  # the extra question
         idle()
         comment = comment_box()
