@@ -125,7 +125,8 @@ def test_whole_study_in_chromium(server, tmp_path):
 
     def idle(button: str = "definitely real"):
         """Wait until the page is drawn and its rerun is over (a reader is never this fast)."""
-        page.get_by_role("button", name=button).wait_for()
+        # during a rerun the fading (stale) copy and the new one are both in the DOM: wait for one
+        expect(page.get_by_role("button", name=button)).to_have_count(1)
         expect(comment_box()).to_have_count(1)
         page.wait_for_timeout(300)
 
@@ -163,10 +164,19 @@ def test_whole_study_in_chromium(server, tmp_path):
         answered(1, 1, "0 of 6 answered")
 
         # main block: the served bytes are exactly a blinded file; nothing on the page names a source
-        img = page.locator("[data-testid='stImage'] img").first
-        img.wait_for()
-        served = page.request.get(img.get_attribute("src")).body()
-        assert served in {p.read_bytes() for p in (study / "images").glob("*.png")}
+        # the live image only: during a rerun the previous page's image (whose media URL Streamlit has
+        # already dropped: "File not found") can still be in the DOM, marked stale
+        img = page.locator("xpath=//*[@data-testid='stImage']//img[not(ancestor::*[@data-stale='true'])]").first
+        idle()
+        blinded = {p.read_bytes() for p in (study / "images").glob("*.png")}
+        deadline = time.time() + 20
+        while True:
+            response = page.request.get(img.get_attribute("src"))
+            if response.ok or time.time() > deadline:
+                break
+            time.sleep(0.3)  # the src was read between two reruns; read it again from the live page
+        assert response.ok, f"the image URL of the live page was not served: {response.status}"
+        assert response.body() in blinded
         html = page.content()
         assert "gen0" not in html and "busi" not in html and "original" not in html
         assert not any(p.stem in html for p in (study / "images").glob("*.png"))
