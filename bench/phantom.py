@@ -1,6 +1,7 @@
 """Speed of the phantom simulator, and the fast engine against PyMUST side by side.
 
-    PYTHONPATH=. python bench/phantom.py                      # speed table (fft at 256/512, PyMUST at 64)
+    PYTHONPATH=. python bench/phantom.py                      # speed table (fft at 256/512, PyMUST at 64,
+                                                              # `data make-phantom --n 780` end to end ×3)
     PYTHONPATH=. python bench/phantom.py --variants docs/images/phantom_variants.png   # (the README grid: bench/phantom_realism.py)
     PYTHONPATH=. python bench/phantom.py --grid phantom_only.png                       # phantom-only grid
 
@@ -50,6 +51,23 @@ def reference_build_rate(size: int, n: int) -> tuple[float, int]:
     return n / (time.perf_counter() - start), default_workers(n)
 
 
+def make_phantom_rate(n: int, repeat: int) -> list[float]:
+    """Images per wall-clock second of ``usbench data make-phantom --n n`` end to end (a fresh
+    process each time: start-up, simulation across the cores, PNG files written), ``repeat`` times."""
+    import subprocess
+    import sys
+    import tempfile
+
+    rates = []
+    for r in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "usbench", "data", "make-phantom", "--out", f"{tmp}/set",
+                            "--n", str(n), "--seed", str(r + 1)], check=True, capture_output=True)
+            rates.append(n / (time.perf_counter() - start))
+    return rates
+
+
 def side_by_side(size: int = 64) -> dict[str, float]:
     base = SimParams()
     params = base.with_(depth_mm=base.depth_mm * size / 256, width_mm=base.width_mm * size / 256)
@@ -94,6 +112,9 @@ def main() -> None:
     ap.add_argument("--n512", type=int, default=40)
     ap.add_argument("--pymust-size", type=int, default=64)
     ap.add_argument("--no-pymust", action="store_true")
+    ap.add_argument("--make-phantom", type=int, default=780, metavar="N",
+                    help="also time `usbench data make-phantom --n N` end to end (0: skip)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the end-to-end timing (the median is shown)")
     ap.add_argument("--grid")
     ap.add_argument("--variants")
     args = ap.parse_args()
@@ -114,6 +135,11 @@ def main() -> None:
         print(f"| fft | {label} | {wall:.1f} | {1 / wall:.4f} | {cpu:.1f} |")
     rate, procs = reference_build_rate(256, args.n256)
     print(f"| fft, reference build (simulate_plan, {procs} processes) | 256×256 | {rate:.1f} | {1 / rate:.4f} | — |")
+    if args.make_phantom:
+        rates = make_phantom_rate(args.make_phantom, args.repeat)
+        print(f"| `usbench data make-phantom --n {args.make_phantom}` end to end, median of {args.repeat} "
+              f"({', '.join(f'{x:.1f}' for x in rates)}) | 256×256 | {float(np.median(rates)):.1f} | "
+              f"{1 / float(np.median(rates)):.4f} | — |")
     print(f"load {os.getloadavg()[0]:.1f}")
     if args.no_pymust or not pymust_available():
         print("PyMUST not installed: pip install pymust")

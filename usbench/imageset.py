@@ -459,6 +459,15 @@ class ImageSetWriter:
         _atomic_png(self.image_path(id), image)
         return self.adopt(id, label=label, has_mask=mask is not None, prompt=prompt, seed=seed, source=source)
 
+    def add_png(self, id: str, image_png: bytes, label: str = "", mask_png: bytes | None = None,
+                seed: int | None = None) -> ImageRecord:
+        """:meth:`add` for images already encoded by :func:`encode_png` (e.g. in worker processes)."""
+        if mask_png is not None:
+            (self.root / "masks").mkdir(exist_ok=True)
+            atomic_write_bytes(self.mask_path(id), mask_png)
+        atomic_write_bytes(self.image_path(id), image_png)
+        return self.adopt(id, label=label, has_mask=mask_png is not None, seed=seed)
+
     def adopt(self, id: str, label: str = "", has_mask: bool = False, prompt: str = "", seed: int | None = None,
               source: str | None = None) -> ImageRecord:
         """Record an image already on disk without writing it again."""
@@ -487,16 +496,21 @@ class ImageSetWriter:
             self.close()
 
 
-def _atomic_png(path: Path, arr: np.ndarray) -> None:
+def encode_png(arr: np.ndarray) -> bytes:
+    """The 8-bit grayscale PNG of ``arr`` (a boolean mask becomes 0/255), as every usbench set stores it."""
     buf = io.BytesIO()
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
     Image.fromarray(arr, mode="L").save(buf, format="PNG", compress_level=6)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def _atomic_png(path: Path, arr: np.ndarray) -> None:
+    atomic_write_bytes(path, encode_png(arr))
 
 
 __all__ = [
     "IMAGE_SUFFIXES", "MANIFEST", "MANIFEST_COLUMNS", "ImageRecord", "ImageSet", "ImageSetWriter",
-    "atomic_write_bytes", "atomic_write_text", "ensure_writable_dir", "read_gray",
+    "atomic_write_bytes", "atomic_write_text", "encode_png", "ensure_writable_dir", "read_gray",
     "read_mask", "resize_gray", "resize_mask", "sha256_file", "write_png",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from usbench.errors import ConfigError, OutputError, UnknownNameError
 from usbench.common import ProgressBar, fingerprint_of
-from usbench.imageset import MANIFEST, ImageSet, ImageSetWriter, atomic_write_bytes
+from usbench.imageset import MANIFEST, ImageSet, ImageSetWriter, atomic_write_bytes, encode_png
 from usbench.phantom.lesions import LABELS
 from usbench.phantom.params import SIMULATOR_VERSION, SimParams, check_size
 from usbench.phantom.simulate import simulate
@@ -81,6 +81,12 @@ def _simulate_one(job: tuple[str, int, int, int, SimParams]) -> tuple[np.ndarray
     return simulate(label, image_seed_, size, params=params)
 
 
+def _simulate_png(job: tuple[str, int, int, int, SimParams]) -> tuple[bytes, bytes]:
+    # encoded in the worker: PNG compression in the parent process was the bottleneck of the build
+    image, mask = _simulate_one(job)
+    return encode_png(image), encode_png(mask)
+
+
 def _one_fft_thread() -> None:
     from usbench.phantom import imaging
 
@@ -94,19 +100,21 @@ def default_workers(n_images: int) -> int:
 
 
 def simulate_plan(plan: list[tuple[str, int, int]], size: int, params: SimParams,
-                  workers: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                  workers: int | None = None, png: bool = False) -> Iterator[tuple]:
     """(image, mask) of every (label, index, seed) of ``plan``, in order; across processes when it helps.
 
+    With ``png`` the pair comes PNG-encoded (:func:`usbench.imageset.encode_png`), done in the workers.
     The images are the same whatever the number of workers (each depends only on its own seed)."""
     workers = default_workers(len(plan)) if workers is None else max(1, int(workers))
     jobs = [(label, index, seed_, size, params) for label, index, seed_ in plan]
+    work = _simulate_png if png else _simulate_one
     if workers == 1:
-        yield from map(_simulate_one, jobs)
+        yield from map(work, jobs)
         return
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, initializer=_one_fft_thread) as pool:
-        yield from pool.map(_simulate_one, jobs, chunksize=8)
+        yield from pool.map(work, jobs, chunksize=8)
 
 
 def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | None = None,
@@ -127,9 +135,9 @@ def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | N
         plan = _plan(counts, seed)
         with ProgressBar(len(plan), f"building {NAME} ({size}px)", progress) as tick:
             writer = ImageSetWriter(tmp, source=NAME)
-            for (label, index, image_seed_), (image, mask) in zip(plan, simulate_plan(plan, size, params, workers)):
-                writer.add(f"{label}-{index:04d}", image, label=label, mask=None if label == "normal" else mask,
-                           seed=image_seed_)
+            for (label, index, image_seed_), (image, mask) in zip(plan, simulate_plan(plan, size, params, workers, png=True)):
+                writer.add_png(f"{label}-{index:04d}", image, label=label, mask_png=None if label == "normal" else mask,
+                               seed=image_seed_)
                 tick()
             writer.close(order=[f"{label}-{index:04d}" for label, index, _ in plan])
         if final.exists() and not (final / MANIFEST).is_file():  # debris of something else: not a set
@@ -143,18 +151,6 @@ def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | N
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return ImageSet.read(final, name=NAME)
-
-
-def _busi_png(path: Path, arr: np.ndarray) -> None:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8) * 255
-    Image.fromarray(arr, mode="L").save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def make_phantom_dataset(out: Path, n: int, seed: int, size: int = 256, layout: str = "busi",
@@ -183,11 +179,11 @@ def make_phantom_dataset(out: Path, n: int, seed: int, size: int = 256, layout: 
         params = reference_params()
         plan = _plan(counts, seed)
         with ProgressBar(len(plan), f"simulating {len(plan)} phantom images", progress) as tick:
-            for (label, index, image_seed_), (image, mask) in zip(plan, simulate_plan(plan, size, params, workers)):
+            for (label, index, image_seed_), (image, mask) in zip(plan, simulate_plan(plan, size, params, workers, png=True)):
                 folder = tmp / label
                 folder.mkdir(exist_ok=True)
-                _busi_png(folder / f"{label} ({index}).png", image)
-                _busi_png(folder / f"{label} ({index})_mask.png", mask)
+                atomic_write_bytes(folder / f"{label} ({index}).png", image)
+                atomic_write_bytes(folder / f"{label} ({index})_mask.png", mask)
                 tick()
         if out.exists():
             out.rmdir()  # empty (checked above)

@@ -52,7 +52,10 @@ def scatterer_field(echo_linear: np.ndarray, params: SimParams, dz: float, dx: f
     cell_mm2 = params.axial_fwhm_mm * params.beam_width_mm
     per_pixel = params.scatterers_per_cell * dz * dx / cell_mm2
     noise = rng.standard_normal((2, h, w), dtype=np.float32)
-    field = (noise[0] + 1j * noise[1]).astype(np.complex64) * np.float32(1 / math.sqrt(2))
+    field = np.empty((h, w), np.complex64)  # built in place: the same values as (re + 1j·im)/√2, no complex128 copy
+    scale = np.float32(1 / math.sqrt(2))
+    np.multiply(noise[0], scale, out=field.real)
+    np.multiply(noise[1], scale, out=field.imag)
     if per_pixel < 1e4:  # above this the Poisson count is indistinguishable from its mean
         counts = poisson_counts(per_pixel, (h, w), rng)
         field *= np.sqrt(counts / np.float32(per_pixel))
@@ -65,9 +68,9 @@ def poisson_counts(mean: float, shape: tuple[int, int], rng: np.random.Generator
     if mean > 200:  # the table would be long; numpy's sampler is fast in this regime
         return rng.poisson(mean, size=shape).astype(np.float32)
     k = np.arange(int(mean + 12 * math.sqrt(mean) + 12))
-    from scipy.stats import poisson
+    from scipy.special import pdtr  # what scipy.stats.poisson.cdf computes, without scipy.stats' 1.4 s import
 
-    cdf = poisson.cdf(k, mean)
+    cdf = pdtr(k, mean)
     u = rng.random(shape, dtype=np.float64)
     return np.searchsorted(cdf, u, side="right").astype(np.float32)
 
