@@ -180,7 +180,9 @@ def test_posterior_effects_visible_in_default_images():
 
 
 def test_tgc_leaves_only_a_mild_depth_trend():
-    params = SimParams(tgc_db_per_cm_mhz=0.7, tgc_sd_db_per_cm_mhz=0.0, gain_sd_db=0.0)
+    # receiver noise off: without TGC the far field falls ~22 dB, into the noise floor, which would
+    # hide the attenuation law this checks (the noise floor has its own test below)
+    params = SimParams(tgc_db_per_cm_mhz=0.7, tgc_sd_db_per_cm_mhz=0.0, gain_sd_db=0.0, noise_floor_db=None)
     image, _ = simulate("normal", 3, 256, params=params.with_(anatomy="flat"))
     # flat tissue attenuates 0.7 dB/cm/MHz, exactly what TGC compensates: no trend
     top, bottom = image[20:80].mean(), image[-60:].mean()
@@ -212,3 +214,23 @@ def test_scanner_gain_varies_per_image_by_its_spread():
     assert gains.std() == pytest.approx(params.gain_sd_db, rel=0.1)
     assert scanner_settings(params.with_(gain_sd_db=0.0, tgc_sd_db_per_cm_mhz=0.0), 7) == params.with_(
         gain_sd_db=0.0, tgc_sd_db_per_cm_mhz=0.0)
+
+
+def test_receiver_noise_sits_at_its_floor_above_black_and_removes_zero_clipped_zones():
+    """With no echo at all the envelope is the receiver noise alone: circular complex Gaussian, so its
+    intensity has mean 10^((black + floor)/10) (black: the level shown as gray 0) and a Rayleigh
+    amplitude; with the noise off the same anechoic region is a flat zone of zeros."""
+    from usbench.phantom.imaging import render_bmode, render_envelope
+
+    params = SimParams(gain_sd_db=0.0, tgc_sd_db_per_cm_mhz=0.0, speckle_reduction_mm=0.0)
+    silent = np.full((128, 128), -300.0, np.float32)  # echogenicity 10^-30: no signal above the noise
+    env = render_envelope(silent, params, np.random.default_rng(0), atten=None)
+    black_db = -(params.dynamic_range_db + params.gain_db)
+    expected = 10 ** ((black_db + params.noise_floor_db) / 10)
+    assert np.mean(env.astype(np.float64) ** 2) == pytest.approx(expected, rel=0.05)
+    # Rayleigh: mean amplitude / rms amplitude = sqrt(pi)/2
+    assert np.mean(env) / np.sqrt(np.mean(env.astype(np.float64) ** 2)) == pytest.approx(np.sqrt(np.pi) / 2, rel=0.02)
+    shown = render_bmode(silent, params, np.random.default_rng(0))
+    assert np.mean(shown == 0) < 0.25 and np.median(shown) > 0  # noise barely visible, not black
+    off = render_bmode(silent, params.with_(noise_floor_db=None), np.random.default_rng(0))
+    assert np.all(off == 0)

@@ -152,6 +152,14 @@ def render_envelope(
     gain = attenuation_gain_db(atten, params, dz)
     if gain is not None:
         field *= np.power(10.0, gain / 20.0, dtype=np.float32)
+    if params.noise_floor_db is not None:
+        # receiver noise after the TGC, white before the receive filter: the unit-energy PSF then gives it
+        # the speckle's grain and keeps its power at noise_floor_db above the black level
+        noise = rng.standard_normal((2,) + field.shape, dtype=np.float32)
+        black_db = -(params.dynamic_range_db + params.gain_db)  # the envelope level shown as gray 0
+        scale = np.float32(10.0 ** ((black_db + params.noise_floor_db) / 20.0) / math.sqrt(2))
+        field.real += noise[0] * scale
+        field.imag += noise[1] * scale
     iq = convolve_psf(field, params, dz, dx)
     return np.abs(iq).astype(np.float32)
 

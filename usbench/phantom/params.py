@@ -19,7 +19,7 @@ from typing import Any
 from usbench.errors import ConfigError, UnknownNameError
 
 # Bump when a change alters the pixels: it is part of every cache key (reference set, generator).
-SIMULATOR_VERSION = "2"
+SIMULATOR_VERSION = "3"  # 3: receiver noise floor (no zero-clipped flat zones)
 SPEED_OF_SOUND_M_S = 1540.0
 MIN_SIZE, MAX_SIZE = 32, 1024
 
@@ -48,6 +48,11 @@ class SimParams:
     tgc_sd_db_per_cm_mhz: float = 0.1  # per-image spread of the TGC slope (drawn per seed; 0: fixed)
     speckle_reduction_mm: float = 0.10  # σ of the Gaussian smoothing of the log image (scanner speckle reduction; 0: none)
     look: str = "busi"  # anatomy and lesion tables: "busi" (calibrated to BUSI) or "v0.1" (before)
+    # receiver (thermal) noise power in dB above the display's black level (a scanner's gain is set so
+    # that noise is barely visible); None: no noise. Without it the darkest regions (shadows, the far
+    # field) clip to exactly 0 in large flat zones that real scanners never show (at 64 px BUSI has
+    # 0.1 % of pixels at 0, the uncorrected phantom 4.7 %).
+    noise_floor_db: float | None = 6.0
 
     # -- derived quantities -------------------------------------------------------------------
     @property
@@ -96,6 +101,8 @@ class SimParams:
              f"gain and TGC spreads must be >= 0, got {self.gain_sd_db}, {self.tgc_sd_db_per_cm_mhz}"),
             (self.speckle_reduction_mm >= 0, f"speckle reduction must be >= 0 mm, got {self.speckle_reduction_mm}"),
             (self.look in LOOKS, f"look must be one of {', '.join(LOOKS)}, got {self.look!r}"),
+            (self.noise_floor_db is None or -60 <= self.noise_floor_db <= 60,
+             f"receiver noise floor must be None or in [-60, 60] dB above black, got {self.noise_floor_db}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -111,7 +118,8 @@ LOOKS = ("busi", "v0.1")
 PRESETS: dict[str, dict[str, Any]] = {
     "busi": {},
     "v0.1": dict(center_frequency_mhz=7.6, fractional_bandwidth=0.77, beam_width_mm=0.40, dynamic_range_db=50.0,
-                 gain_db=-19.0, tgc_db_per_cm_mhz=0.7, gain_sd_db=0.0, tgc_sd_db_per_cm_mhz=0.0, speckle_reduction_mm=0.0, look="v0.1"),
+                 gain_db=-19.0, tgc_db_per_cm_mhz=0.7, gain_sd_db=0.0, tgc_sd_db_per_cm_mhz=0.0, speckle_reduction_mm=0.0, look="v0.1",
+                 noise_floor_db=None),
     # Verasonics L11-5v (PyMUST getparam): 7.6 MHz, 77 % bandwidth, 128 × 0.3 mm.
     "l11-5v": dict(center_frequency_mhz=7.6, fractional_bandwidth=0.77, beam_width_mm=0.40, width_mm=38.4),
     # Verasonics L12-3v: 7.5 MHz, 93 % bandwidth, 192 × 0.2 mm.
