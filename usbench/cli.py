@@ -163,7 +163,7 @@ def generate(
 @app.command()
 def evaluate(
     generated: Path = typer.Option(..., "--generated", help="Generated images: an ImageSet folder or a folder of images."),
-    reference: str = typer.Option(..., "--reference", help="Real images: a dataset folder or 'phantom-busi'."),
+    reference: str = typer.Option(..., "--reference", help=f"Real images: a dataset folder or 'phantom-busi' (built in, at --image-size, default {DEFAULTS['generation_size']})."),
     train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization (default: none, memorization is skipped)."),
     metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric (repeatable). Default: all that can run."),
     seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of the bootstrap and of KID's subsets (default {DEFAULTS['seed']})."),
@@ -182,7 +182,7 @@ def evaluate(
 
     Examples:
 
-      usbench evaluate --generated samples/ --reference real/   # images of one size: compared at that size
+      usbench evaluate --generated samples/ --reference real/
 
       usbench evaluate --generated samples/ --reference Dataset_BUSI_with_GT --image-size 256   # BUSI's sizes vary
 

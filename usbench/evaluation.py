@@ -89,7 +89,7 @@ def evaluation_size(image_size: int | None, sets: "dict[str, ImageSet | None]") 
                 raise InputError(
                     f"the images differ in size ({role0} {file0} is {w0}x{h0}, {role} {rec.file} is "
                     f"{shape[1]}x{shape[0]}), so there is no native size to compare them at",
-                    "pass --image-size N (API: image_size=N) to resize every image to NxN with PIL bicubic")
+                    "pass --image-size N, or image_size=N in Python, to resize every image to NxN with PIL bicubic")
     if first is None:
         return int(DEFAULTS["generation_size"])  # no images: nothing is read at any size
     h, w = first[0]
