@@ -73,6 +73,12 @@ def make_gen(d: Path, name: str = "gen", mask=None) -> None:
     _manifest(root, rows)
 
 
+def make_gen96(d: Path) -> None:
+    """Generated images of 96x96 px: the reference (busi) is 64x64, so there is no native size."""
+    for i in range(4):
+        _png(d / "gen96" / f"g{i}.png", _noise(300 + i, size=96))
+
+
 def make_graymask(d: Path) -> None:
     m = _disk()
     m[:8] = 128  # a gray level: not a binary mask
@@ -177,7 +183,7 @@ def make_ratings(d: Path) -> None:
 
 
 SETUPS = {
-    "busi": make_busi, "gen": make_gen, "graymask": make_graymask, "badseed": make_badseed, "latin1": make_latin1,
+    "busi": make_busi, "gen": make_gen, "gen96": make_gen96, "graymask": make_graymask, "badseed": make_badseed, "latin1": make_latin1,
     "udiat": make_udiat_noxlsx, "busbra": make_busbra_empty, "plain": make_plain, "onepx": make_onepixel,
     "bomb": make_bomb, "corrupt": make_corrupt, "empty": make_empty, "afile": make_afile, "mine": make_mine,
     "runs": make_runs, "tomls": make_tomls, "ratings": make_ratings,
@@ -231,6 +237,8 @@ CASES = [
     ("eval-generated-empty", ["evaluate", "--generated", "empty", "--reference", "busi"], ["busi", "empty"], "empty", False),
     ("eval-corrupt", ["evaluate", "--generated", "corrupt", "--reference", "busi"], ["busi", "corrupt"], "bad.png", False),
     ("eval-train-missing", EVAL + ["--train", "nowhere"], ["busi", "gen"], "nowhere", False),
+    ("eval-sizes-differ", EVAL[:2] + ["gen96"] + EVAL[3:], ["busi", "gen96"], "--image-size N", False),
+    ("eval-train-size-differs", EVAL + ["--train", "gen96"], ["busi", "gen", "gen96"], "--image-size N", False),
     # --- names, before any work ---
     ("run-kid-typo", RUN + ["-m", "kid@incepton"], ["busi"], "incepton", True),
     ("run-unlabelled-reference", RUN[:2] + ["plain"] + RUN[3:], ["plain"], "label", True),

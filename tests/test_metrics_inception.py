@@ -58,6 +58,33 @@ def test_inception_fid_equals_torch_fidelity_on_folders(weights, folders, tmp_pa
     assert store2.hits == 1 and store2.misses == 0
 
 
+def test_fid_at_default_settings_equals_torch_fidelity_on_non_square_folders(weights, tmp_path, monkeypatch):
+    """No image_size: usbench feeds Inception the files' own 80x56 pixels, as torch-fidelity does
+    (its TF1 bilinear resize to 299 is the only one), so FID at the defaults is torch-fidelity's."""
+    import torch_fidelity
+
+    monkeypatch.setenv("USBENCH_OFFLINE", "1")
+    import usbench
+
+    rng = np.random.default_rng(3)
+    crop = lambda ims: [im[:56, :80] for im in ims]  # noqa: E731 - 80 wide, 56 high: neither square nor 256
+    gen = write_set(tmp_path / "gen", crop(make_images(10, seed=5, size=80)))
+    ref = write_set(tmp_path / "ref", [np.clip(im.astype(int) + rng.integers(-30, 30, im.shape), 0, 255).astype(np.uint8)
+                                       for im in crop(make_images(10, seed=6, size=80))])
+    res = usbench.evaluate(str(gen.root), str(ref.root), metrics=["fid"], inception_weights=weights, n_bootstrap=0,
+                           cache=tmp_path / "cache")
+    ref_value = torch_fidelity.calculate_metrics(input1=str(gen.root), input2=str(ref.root), fid=True, cuda=False,
+                                                 cache=False, verbose=False, save_cpu_ram=True,
+                                                 feature_extractor_weights_path=str(weights))["frechet_inception_distance"]
+    assert ref_value > 1e-3
+    assert res.value("fid") == pytest.approx(ref_value, rel=1e-4)
+    assert res.image_size == "80x56" and res.provenance["resize_protocol"].startswith("native 80x56 (no resize)")
+    # the old default (every image resized to 256x256 first) measures other pixels: another number
+    resized = usbench.evaluate(str(gen.root), str(ref.root), metrics=["fid"], inception_weights=weights, n_bootstrap=0,
+                               image_size=256, cache=tmp_path / "cache").value("fid")
+    assert resized != pytest.approx(ref_value, rel=1e-3)
+
+
 @pytest.fixture()
 def empty_caches(tmp_path, monkeypatch):
     for var, sub in (("TORCH_HOME", "torch"), ("HF_HOME", "hf"), ("USBENCH_CACHE", "usb")):

@@ -1,7 +1,7 @@
 """The public Python API: what the ``usbench`` command does, as functions that return typed results.
 
 >>> import usbench                                                        # doctest: +SKIP
->>> res = usbench.evaluate("samples/", "Dataset_BUSI_with_GT", metrics=["fid"],
+>>> res = usbench.evaluate("samples/", "Dataset_BUSI_with_GT", metrics=["fid"], image_size=256,  # BUSI's sizes vary
 ...                        inception_weights="weights-inception-2015-12-05-6726825d.pth")  # doctest: +SKIP
 >>> res.value("fid"), res.interval("fid", subset="benign")               # doctest: +SKIP
 
@@ -28,14 +28,15 @@ _quiet: Callable[[str], None] = lambda s: None  # noqa: E731
 def load_dataset(path_or_name: "str | Path | ImageSet", image_size: int | None = None, seed: int = 0,
                  progress: bool = False) -> "ImageSet":
     """An ImageSet from a dataset folder (BUSI, BUS-BRA, UDIAT, an ImageSet folder, a folder of
-    images: the layout is detected) or a built-in name (``phantom-busi``, built at ``image_size``).
-    An ImageSet is returned as it is."""
+    images: the layout is detected) or a built-in name (``phantom-busi``, built at ``image_size``,
+    default ``DEFAULTS["generation_size"]`` = 256). An ImageSet is returned as it is; a folder's
+    images are never resized here."""
     from usbench.datasets import load
     from usbench.imageset import ImageSet
 
     if isinstance(path_or_name, ImageSet):
         return path_or_name
-    return load(path_or_name, image_size=image_size or DEFAULTS["image_size"], seed=seed, progress=progress)
+    return load(path_or_name, image_size=image_size or DEFAULTS["generation_size"], seed=seed, progress=progress)
 
 
 def list_generators() -> list[str]:
@@ -75,9 +76,15 @@ def evaluate(generated: "str | Path | ImageSet", reference: "str | Path | ImageS
     """Score ``generated`` against ``reference`` (no generation): every metric in ``metrics``
     (``"kid@radiomics"`` picks the extractor; default: all that can run, the others skipped with
     the reason), overall and per label, with bootstrap intervals. ``train`` is the generator's
-    training set (memorization). Features are cached in ``cache`` (default ``~/.cache/usbench/features``)."""
+    training set (memorization). Features are cached in ``cache`` (default ``~/.cache/usbench/features``).
+
+    Image size: with no ``image_size`` the images are compared at their own size when every image of
+    the sets shares one (square or not; nothing is resized by usbench, each extractor then does its
+    own resize, e.g. Inception's 299 px as torch-fidelity does), and sets of mixed sizes are refused
+    (:class:`~usbench.errors.InputError`); ``image_size=N`` resizes every image to N×N (PIL bicubic).
+    The choice is ``result.provenance["resize_protocol"]``."""
     from usbench import validate
-    from usbench.evaluation import default_provenance, evaluate_imageset, feature_store, select_metrics
+    from usbench.evaluation import default_provenance, evaluate_imageset, evaluation_size, feature_store, select_metrics
     from usbench.weights import usbench_cache
 
     cfg = from_flags(config, metrics=list(metrics) if metrics else None, inception_weights=inception_weights,
@@ -93,11 +100,13 @@ def evaluate(generated: "str | Path | ImageSet", reference: "str | Path | ImageS
     ref = load_dataset(reference, cfg.image_size, progress=progress)
     train_set = load_dataset(train, cfg.image_size) if train is not None else None
     validate.check_evaluate_inputs(gen, ref, train_set)  # corrupt, tiny, non-binary masks: before any feature
+    size = evaluation_size(cfg.image_size, {"generated": gen, "reference": ref, "train": train_set})  # mixed: refused
+    native = cfg.image_size is None
     validate.check_writable(cache, "--cache")
-    store = feature_store(cfg, Path(cache) if cache else usbench_cache() / "features", progress=progress)
-    result = evaluate_imageset(gen, ref, specs, store, cfg, train=train_set, progress=progress, log=log,
+    store = feature_store(cfg, Path(cache) if cache else usbench_cache() / "features", progress=progress, image_size=size)
+    result = evaluate_imageset(gen, ref, specs, store, cfg, train=train_set, progress=progress, log=log, image_size=size,
                                provenance=lambda: default_provenance(store, _describe(reference), ref.content_hash(),
-                                                                     len(ref), cfg.image_size))
+                                                                     len(ref), size, native=native))
     result.generated = _describe(generated)
     return result
 
@@ -128,14 +137,14 @@ def generate(generator: str, n: int | None, out: str | Path, *, config: "str | P
                      per_mask=per_mask, allow_training_masks=allow_training_masks)
     validate.check_config_numbers(cfg)
     mask_conditioned = getattr(GENERATORS.get(generator), "mask_conditioned", False)  # unknown names fail here
-    reference = load_dataset(masks_from or DEFAULTS["labels_from"], cfg.image_size, progress=progress)
+    reference = load_dataset(masks_from or DEFAULTS["labels_from"], cfg.generation_size, progress=progress)
     n = DEFAULTS["n_generate"] if n is None else n
     conditioning = None
     if mask_conditioned and reference.has_masks:  # the test split, as `usbench run` conditions on
         conditioning = split_set(reference, scheme=cfg.split, test_fraction=cfg.test_fraction, seed=cfg.seed,
                                  check_leaks=False).test
     plan = plan_generation(generator, gen_config if gen_config is not None else cfg.generator.get(generator, {}),
-                           reference, n, cfg.seed, cfg.image_size, conditioning=conditioning, per_mask=cfg.per_mask,
+                           reference, n, cfg.seed, cfg.generation_size, conditioning=conditioning, per_mask=cfg.per_mask,
                            allow_training_masks=cfg.allow_training_masks, log=log)
     return generate_images(plan, Path(out), batch_size=cfg.batch_size, progress=progress)
 
@@ -153,7 +162,10 @@ def run(config: "str | Path | RunConfig | None" = None, *, generators: Sequence[
     ``report.html``. With no arguments: the built-in benchmark (phantom reference, every generator
     and metric that needs no downloaded weights). Everything that can be checked without generating
     an image is checked first (:func:`usbench.validate.check_run_config`); files in ``out`` that
-    usbench did not write are never overwritten unless ``force``."""
+    usbench did not write are never overwritten unless ``force``. Images are generated and compared
+    at ``image_size`` (default ``DEFAULTS["generation_size"]`` = 256, the size the built-in
+    reference is built at): a reference of another size is resized to it (PIL bicubic), as its
+    ``resize_protocol`` says."""
     from usbench import validate
     from usbench.runs import run_benchmark
 

@@ -75,7 +75,7 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of requests, splits and bootstrap (default {DEFAULTS['seed']})."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=f"Output folder (default ./{DEFAULTS['out']})."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration (flags override it; default: none, the built-in defaults)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square images compared (default {DEFAULTS['image_size']})."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square images generated and compared; a reference of another size is resized to it, PIL bicubic (default {DEFAULTS['generation_size']})."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help=f"Bootstrap resamples for intervals (default {DEFAULTS['n_bootstrap']}; 0 = none)."),
     split: Optional[str] = typer.Option(None, "--split", help=f"Reference split: 'seeded' (leak-free: duplicates and patients on one side), 'paper' (BUSI's published hold-out, leaks reported) or 'paper-dedup' (default {DEFAULTS['split']})."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
@@ -128,7 +128,7 @@ def generate(
     seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed (default {DEFAULTS['seed']}); image i uses seed*{SEED_STRIDE}+i."),
     labels_from: Optional[str] = typer.Option(None, "--labels-from", help=f"Dataset whose label proportions (and, for mask-conditioned generators, test-split masks) the requests follow (default {DEFAULTS['labels_from']})."),
     split: Optional[str] = typer.Option(None, "--split", help="Split whose test part gives the conditioning masks: 'seeded' (default) or 'paper'."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square output images (default {DEFAULTS['image_size']})."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square output images (default {DEFAULTS['generation_size']})."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file whose [generator.NAME] table configures the generator (default: none, its defaults)."),
     per_mask: Optional[int] = typer.Option(None, "--per-mask", help="Mask-conditioned generators: exactly K images per held-out mask (the paper: 8); replaces --n for them (default: off)."),
     allow_training_masks: bool = typer.Option(False, "--allow-training-masks", help="Let a ControlNet be conditioned on masks it was trained on (its model card's split) (default: refused)."),
@@ -163,11 +163,11 @@ def generate(
 @app.command()
 def evaluate(
     generated: Path = typer.Option(..., "--generated", help="Generated images: an ImageSet folder or a folder of images."),
-    reference: str = typer.Option(..., "--reference", help="Real images: a dataset folder or 'phantom-busi'."),
+    reference: str = typer.Option(..., "--reference", help=f"Real images: a dataset folder or 'phantom-busi' (built in, at --image-size, default {DEFAULTS['generation_size']})."),
     train: Optional[Path] = typer.Option(None, "--train", help="The generator's training set, for memorization (default: none, memorization is skipped)."),
     metrics: List[str] = typer.Option([], "--metrics", "-m", help="Metric (repeatable). Default: all that can run."),
     seed: Optional[int] = typer.Option(None, "--seed", help=f"Seed of the bootstrap and of KID's subsets (default {DEFAULTS['seed']})."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the square images compared (default {DEFAULTS['image_size']})."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize every image to N x N (PIL bicubic) before the extractors. Default: none, the images' own size when all of them share one; sets of mixed sizes need it."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help=f"Bootstrap resamples for intervals (default {DEFAULTS['n_bootstrap']}; 0 = none)."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Path of weights-inception-2015-12-05-6726825d.pth (default: looked up in the caches, see usbench doctor)."),
     segmenter: Optional[Path] = typer.Option(None, "--segmenter", help="Segmenter folder (usbench segmenter train) for mask adherence (default: ~/.cache/usbench/models/segmenter)."),
@@ -182,7 +182,9 @@ def evaluate(
 
     Examples:
 
-      usbench evaluate --generated samples/ --reference Dataset_BUSI_with_GT
+      usbench evaluate --generated samples/ --reference real/
+
+      usbench evaluate --generated samples/ --reference Dataset_BUSI_with_GT --image-size 256   # BUSI's sizes vary
 
       usbench evaluate --generated samples/ --reference real/ --train train/ --metrics memorization --json
     """

@@ -8,7 +8,7 @@ A config file looks like this (every key optional)::
     metrics = ["fid", "kid", "prdc"]
     n = 300                                # generated images per generator
     seed = 0
-    image_size = 256
+    image_size = 256                       # evaluate: default none (native size); run/generate: default 256
     n_bootstrap = 1000
     split = "seeded"                       # or "paper" (BUSI's published hold-out)
     compare_to = "all"                     # distribution metrics against the whole reference, or "test"
@@ -55,7 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "metrics": [],  # empty: every default metric; those whose weights are missing are skipped with the reason
     "n": 300,
     "seed": 0,
-    "image_size": 256,
+    # None: usbench evaluate compares the images at their own (native) size when every image of the
+    # sets shares one, and refuses sets of mixed sizes; run and generate make images of generation_size
+    "image_size": None,
+    "generation_size": 256,  # side of generated images (and of the built-in phantom-busi) when image_size is None
     "n_bootstrap": 1000,
     "split": "seeded",
     "test_fraction": 0.2,
@@ -81,7 +84,7 @@ class RunConfig:
     metrics: list = field(default_factory=lambda: list(DEFAULTS["metrics"]))
     n: int = DEFAULTS["n"]
     seed: int = DEFAULTS["seed"]
-    image_size: int = DEFAULTS["image_size"]
+    image_size: int | None = DEFAULTS["image_size"]  # None: native (evaluate), generation_size (run, generate)
     n_bootstrap: int = DEFAULTS["n_bootstrap"]
     split: str = DEFAULTS["split"]
     test_fraction: float = DEFAULTS["test_fraction"]
@@ -105,7 +108,10 @@ class RunConfig:
     def validate(self) -> None:
         if self.n < 1:
             raise ConfigError(f"n must be at least 1, got {self.n}", "set --n to the number of images per generator")
-        if self.image_size < 32:
+        if self.image_size is not None and (isinstance(self.image_size, bool) or not isinstance(self.image_size, int)):
+            raise ConfigError(f"image_size must be int, got {type(self.image_size).__name__} {self.image_size!r}",
+                              "e.g. image_size = 256, or leave it out for the images' own size")
+        if self.image_size is not None and self.image_size < 32:
             raise ConfigError(f"image_size must be at least 32, got {self.image_size}", "e.g. 256")
         if self.n_bootstrap < 0:
             raise ConfigError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}", "0 turns intervals off")
@@ -113,6 +119,12 @@ class RunConfig:
             raise ConfigError(f"compare_to must be 'all' or 'test', got {self.compare_to!r}", "see docs/leaderboard.md")
         if not 0 < self.test_fraction < 1:
             raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}", "e.g. 0.2")
+
+    @property
+    def generation_size(self) -> int:
+        """The side of generated images (run, generate) and of a built-in reference: ``image_size``,
+        else ``DEFAULTS["generation_size"]`` (256). A run compares its images at this size."""
+        return self.image_size if self.image_size is not None else int(DEFAULTS["generation_size"])
 
     def extractor_options(self) -> dict[str, dict[str, Any]]:
         """``[extractor.*]`` options, with ``inception_weights`` as the Inception extractor's ``weights``."""

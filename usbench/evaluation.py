@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from usbench.common import SUBSET_ALL, ProgressBar, fingerprint_of
-from usbench.config import RunConfig
-from usbench.errors import NotEnoughImagesError, UsbenchError
-from usbench.imageset import ImageSet
+from usbench.config import DEFAULTS, RunConfig
+from usbench.errors import InputError, NotEnoughImagesError, UsbenchError
+from usbench.imageset import ImageSet, image_shape, size_label, size_token
 from usbench.metrics import METRICS, MetricContext
 from usbench.metrics.features import FeatureStore
 from usbench.results import EvaluationResult, MetricEntry, SkippedMetric, column_name, read_evaluation
@@ -70,9 +70,45 @@ def check_sizes(specs: list[MetricSpec], n_generated: int, n_reference: int) -> 
             )
 
 
-def feature_store(config: RunConfig, cache_dir: Path | None, progress: bool = False) -> FeatureStore:
-    """The feature cache of an evaluation, with the extractor options the config gives."""
-    return FeatureStore(cache_dir, image_size=config.image_size, options=config.extractor_options(), progress=progress)
+def evaluation_size(image_size: int | None, sets: "dict[str, ImageSet | None]") -> "int | tuple[int, int]":
+    """The size images are compared at: ``image_size`` (N: every image resized to N×N, PIL bicubic)
+    when given; else the size every image of ``sets`` shares (native: nothing is resized by usbench;
+    N for N×N, (h, w) otherwise). Sets of mixed sizes with no ``image_size`` are refused in one line
+    naming two images of different sizes. Reads image headers only. ``sets`` maps a role
+    ("generated", "reference", "train") to its set."""
+    if image_size is not None:
+        return image_size
+    first: tuple[tuple[int, int], Path, str] | None = None
+    for role, imageset in sets.items():
+        for rec in (imageset.records if imageset is not None else []):
+            shape = image_shape(rec.file)
+            if first is None:
+                first = (shape, rec.file, role)
+            elif shape != first[0]:
+                (h0, w0), file0, role0 = first
+                raise InputError(
+                    f"the images differ in size ({role0} {file0} is {w0}x{h0}, {role} {rec.file} is "
+                    f"{shape[1]}x{shape[0]}), so there is no native size to compare them at",
+                    "pass --image-size N, or image_size=N in Python, to resize every image to NxN with PIL bicubic")
+    if first is None:
+        return int(DEFAULTS["generation_size"])  # no images: nothing is read at any size
+    h, w = first[0]
+    return h if h == w else (h, w)
+
+
+def resize_protocol(size: "int | tuple[int, int]", native: bool) -> str:
+    """The ``resize_protocol`` of provenance and the leaderboard."""
+    if native:
+        return f"native {size_label(size)} (no resize), then each extractor's own"
+    return f"PIL bicubic to {size_label(size)}, then each extractor's own"
+
+
+def feature_store(config: RunConfig, cache_dir: Path | None, progress: bool = False,
+                  image_size: "int | tuple[int, int] | None" = None) -> FeatureStore:
+    """The feature cache of an evaluation, with the extractor options the config gives; images
+    are read at ``image_size`` (default: the config's generation size, what a run compares at)."""
+    size = image_size if image_size is not None else config.generation_size
+    return FeatureStore(cache_dir, image_size=size, options=config.extractor_options(), progress=progress)
 
 
 def _entries_of(spec: MetricSpec, metric: Any, subset: str, out: Any, key: str, seconds: float) -> list[MetricEntry]:
@@ -90,21 +126,25 @@ def _entries_of(spec: MetricSpec, metric: Any, subset: str, out: Any, key: str, 
 def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[MetricSpec], features: FeatureStore,
                       config: RunConfig, train: ImageSet | None = None, heldout: ImageSet | None = None,
                       store_path: Path | None = None, provenance: Callable[[], dict] | None = None,
-                      progress: bool = False, log: Callable[[str], None] = lambda s: None) -> EvaluationResult:
+                      progress: bool = False, log: Callable[[str], None] = lambda s: None,
+                      image_size: "int | tuple[int, int] | None" = None) -> EvaluationResult:
     """Every metric of ``specs`` on ``generated`` vs ``reference``, overall and per shared label.
 
-    ``config`` gives the seed, bootstrap count, image size and the typed context options
-    (segmenter, AlexNet weights). With ``store_path`` (a run's ``metrics.json``), entries already
+    ``config`` gives the seed, bootstrap count and the typed context options (segmenter, AlexNet
+    weights); images are compared at ``image_size`` (N or (h, w), see :func:`evaluation_size`;
+    default: the config's generation size, what a run compares at). With ``store_path`` (a run's ``metrics.json``), entries already
     there are reused and the store is rewritten (atomically) after each new one, so an interrupted
     evaluation resumes where it stopped. Returns the entries of ``specs`` only.
     """
-    seed, n_bootstrap, image_size = config.seed, config.n_bootstrap, config.image_size
+    seed, n_bootstrap = config.seed, config.n_bootstrap
+    image_size = image_size if image_size is not None else config.generation_size
+    size_key = size_token(image_size)  # N for N×N pixels (the keys of usbench ≤ 0.2), "WxH" otherwise
     store = read_evaluation(store_path) if store_path and store_path.is_file() else EvaluationResult()
     done: dict[str, list[MetricEntry | SkippedMetric]] = {}
     for item in [*store.entries, *store.skipped]:
         done.setdefault(item.key, []).append(item)
     store.generated, store.generated_hash, store.n_bootstrap = _name_of(generated), generated.content_hash(), n_bootstrap
-    store.n_generated, store.seed, store.image_size = len(generated), seed, image_size
+    store.n_generated, store.seed, store.image_size = len(generated), seed, size_key
     context_options = {k: v for k, v in (("segmenter", config.segmenter), ("alexnet_weights", config.alexnet_weights)) if v}
     subsets = [SUBSET_ALL] + [l for l in generated.labels if l in reference.labels]
     features.register(generated, reference, train, heldout)
@@ -118,7 +158,7 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
             for subset in subsets:
                 key = fingerprint_of(
                     spec.name, spec.config, subset, generated.content_hash(), reference.content_hash(),
-                    train.content_hash() if train is not None else "", seed, n_bootstrap, image_size,
+                    train.content_hash() if train is not None else "", seed, n_bootstrap, size_key,
                     getattr(metric, "version", 1), *([options] if options else []),
                 )[:24]
                 wanted.append(key)
@@ -160,7 +200,7 @@ def evaluate_imageset(generated: ImageSet, reference: ImageSet, specs: list[Metr
         entries=[x for x in picked if isinstance(x, MetricEntry)], skipped=[x for x in picked if isinstance(x, SkippedMetric)],
         generated=_name_of(generated), reference=_name_of(reference), n_generated=len(generated), n_reference=len(reference),
         generated_hash=generated.content_hash(), reference_hash=reference.content_hash(), seed=seed,
-        n_bootstrap=n_bootstrap, image_size=image_size,
+        n_bootstrap=n_bootstrap, image_size=size_key,
     )
     _set_provenance(result, provenance() if provenance is not None else {})
     return result
@@ -179,10 +219,10 @@ def _set_provenance(result: EvaluationResult, prov: dict[str, Any]) -> None:
 
 
 def default_provenance(features: FeatureStore, reference: str, reference_hash: str, n_reference: int,
-                       image_size: int) -> dict[str, Any]:
+                       image_size: "int | tuple[int, int]", native: bool = False) -> dict[str, Any]:
     """Where the numbers came from: the reference, the weights of the extractors that ran (their
     features were computed or loaded; an extractor that failed for want of weights is not listed),
-    the resize protocol."""
+    the resize protocol (``native``: the images' own size, nothing resized by usbench)."""
     ext = {}
     for name in sorted({k[0] for k in features._rows}):
         e = features.extractor(name)
@@ -194,8 +234,9 @@ def default_provenance(features: FeatureStore, reference: str, reference_hash: s
         ext[name] = info.get("weights_sha256") or "no weights"
     return {
         "reference": str(reference), "reference_hash": reference_hash, "n_reference": n_reference,
-        "extractors_sha256": ext, "resize_protocol": f"PIL bicubic to {image_size}x{image_size}, then each extractor's own",
+        "extractors_sha256": ext, "resize_protocol": resize_protocol(image_size, native),
     }
 
 
-__all__ = ["MetricSpec", "check_sizes", "default_provenance", "evaluate_imageset", "feature_store", "select_metrics"]
+__all__ = ["MetricSpec", "check_sizes", "default_provenance", "evaluate_imageset", "evaluation_size", "feature_store",
+           "resize_protocol", "select_metrics"]

@@ -151,6 +151,30 @@ def resize_gray(arr: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarr
     return np.asarray(Image.fromarray(arr).resize((w, h), Image.BICUBIC))
 
 
+def image_shape(path: Path) -> tuple[int, int]:
+    """(h, w) of an image from its header (no decoding); a file that cannot be opened gives
+    :func:`read_gray`'s one-line error."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+        return int(h), int(w)
+    except Exception:  # noqa: BLE001 - read_gray says what is wrong with the file, in one line
+        return read_gray(path).shape  # type: ignore[return-value]
+
+
+def size_label(size: int | tuple[int, int]) -> str:
+    """``"WxH"`` of a size: an int N (N×N) or (h, w); what results, keys and messages show."""
+    h, w = (size, size) if isinstance(size, int) else size
+    return f"{w}x{h}"
+
+
+def size_token(size: int | tuple[int, int]) -> int | str:
+    """A size as results and cache keys hold it: N when the pixels are N×N (a native N×N set and
+    a resize to N give the same pixels, so they share keys), ``"WxH"`` otherwise."""
+    h, w = (size, size) if isinstance(size, int) else size
+    return int(h) if h == w else f"{w}x{h}"
+
+
 def resize_mask(mask: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
     """Resize a bool mask with nearest-neighbour interpolation."""
     if size is None:
@@ -512,5 +536,5 @@ def _atomic_png(path: Path, arr: np.ndarray) -> None:
 __all__ = [
     "IMAGE_SUFFIXES", "MANIFEST", "MANIFEST_COLUMNS", "ImageRecord", "ImageSet", "ImageSetWriter",
     "atomic_write_bytes", "atomic_write_text", "encode_png", "ensure_writable_dir", "read_gray",
-    "read_mask", "resize_gray", "resize_mask", "sha256_file", "write_png",
+    "image_shape", "read_mask", "resize_gray", "resize_mask", "sha256_file", "size_label", "size_token", "write_png",
 ]

@@ -86,7 +86,7 @@ class Benchmark:
         self.log = log
         self._said: set[str] = set()
         self.out = Path(config.out).expanduser()  # created by prepare_out(), once the inputs are known good
-        self.reference = load(config.reference, image_size=config.image_size, seed=0, progress=progress)
+        self.reference = load(config.reference, image_size=config.generation_size, seed=0, progress=progress)
         self.split: Split = split(self.reference, scheme=config.split, test_fraction=config.test_fraction, seed=config.seed)
         self.compare = self.reference if config.compare_to == "all" else self.split.test
         self.train = load(config.train) if config.train else self.split.train
@@ -103,7 +103,7 @@ class Benchmark:
 
     def plan(self, name: str) -> GenerationPlan:
         cfg = self.config
-        return plan_generation(name, cfg.generator.get(name, {}), self.reference, cfg.n, cfg.seed, cfg.image_size,
+        return plan_generation(name, cfg.generator.get(name, {}), self.reference, cfg.n, cfg.seed, cfg.generation_size,
                                conditioning=self.split.test, per_mask=cfg.per_mask,
                                allow_training_masks=cfg.allow_training_masks, log=self._log_once)
 
@@ -126,7 +126,7 @@ class Benchmark:
             run_id=plan.run_id, generator=name, generator_config=plan.config,
             generator_fingerprint=plan.generator.fingerprint(), mask_conditioned=plan.mask_conditioned,
             n=len(requests), seed=cfg.seed, request_seeds=[requests[0].seed, requests[-1].seed] if requests else [],
-            image_size=cfg.image_size, reference=str(cfg.reference), reference_hash=self.reference.content_hash(),
+            image_size=cfg.generation_size, reference=str(cfg.reference), reference_hash=self.reference.content_hash(),
             split=cfg.split, versions=versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         cost = meter.record(len(requests))  # seconds, images/s, peak memory
@@ -168,7 +168,7 @@ class Benchmark:
         if not (run_dir / RUN_FILE).is_file():
             run_dir.mkdir(parents=True, exist_ok=True)
             images.write_manifest(run_dir)  # the real files themselves, by relative path: nothing copied
-            RunInfo(run_id=run_id, generator=FLOOR_NAME, n=n, seed=cfg.seed, image_size=cfg.image_size,
+            RunInfo(run_id=run_id, generator=FLOOR_NAME, n=n, seed=cfg.seed, image_size=cfg.generation_size,
                     reference=str(cfg.reference), reference_hash=self.reference.content_hash(), split=cfg.split,
                     versions=versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     extra={"floor": "held-out real images of the reference" if against is self.compare
@@ -207,13 +207,13 @@ class Benchmark:
 
     def provenance(self) -> dict:
         return default_provenance(self.features, str(self.config.reference), self.reference.content_hash(),
-                                  len(self.compare), self.config.image_size)
+                                  len(self.compare), self.config.generation_size)
 
     def result(self, runs: list[RunResult], rows: list[dict], main_process: bool = True) -> BenchmarkResult:
         cfg = self.config
         return BenchmarkResult(out=self.out, runs=runs, rows=rows, reference=str(cfg.reference),
                                reference_hash=self.reference.content_hash(), n_reference=len(self.compare), n=cfg.n,
-                               seed=cfg.seed, image_size=cfg.image_size, main_process=main_process,
+                               seed=cfg.seed, image_size=cfg.generation_size, main_process=main_process,
                                reference_set=self.compare, train_set=self.train)
 
 

@@ -249,9 +249,9 @@ def check_run_config(config: Any, force: bool = False) -> None:
         raise InputError(f"--out {out} is a file", "give --out a folder name")
     outputs.claim(out, RUN_OUTPUTS, force=force)
     if str(config.reference) not in builtin_names():  # the built-in set is labelled; a folder may not be
-        reference = load(config.reference, image_size=config.image_size)
+        reference = load(config.reference, image_size=config.generation_size)
         check_reference_serves(names, reference, f"--reference {config.reference}", config.n, config.seed,
-                               config.image_size, config.generator)
+                               config.generation_size, config.generator)
 
 
 def check_evaluate_config(config: Any) -> None:

@@ -77,7 +77,7 @@ class MetricContext:
     seed: int = 0
     n_bootstrap: int = 1000
     ci_level: float = 0.95
-    image_size: int = 256
+    image_size: "int | tuple[int, int]" = 256  # N: N×N; (h, w): the native size of sets that all have it
     progress: bool = False
     heldout: ImageSet | None = None
     segmenter: str | None = None

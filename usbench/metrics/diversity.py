@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from usbench.errors import InputError, WeightsError
+from usbench.imageset import size_token
 from usbench.generators.base import config_from_dict
 from usbench.metrics.base import MetricContext, MetricResult, require_images
 from usbench.metrics.bootstrap import bootstrap
@@ -220,7 +221,7 @@ class MsssimDiversity:
         require_images(self.name, len(ctx.generated), self.min_images, "generated")
         vals, scales = self._mean(ctx.generated, ctx.image_size, ctx.seed)
         lo, hi, _ = bootstrap(lambda v: float(v.mean()), [vals], B=ctx.n_bootstrap, seed=ctx.seed, level=ctx.ci_level)
-        details: dict[str, Any] = {"pairs": len(vals), "scales": scales, "image_size": ctx.image_size,
+        details: dict[str, Any] = {"pairs": len(vals), "scales": scales, "image_size": size_token(ctx.image_size),
                                    "interval": "bootstrap over pairs"}
         if len(ctx.reference) >= 2:
             ref_vals, _ = self._mean(ctx.reference, ctx.image_size, ctx.seed)

@@ -3,9 +3,10 @@
 An extractor (registered in :data:`usbench.metrics.EXTRACTORS`) is a class with
 ``from_config(options: dict)``, ``name``, ``fingerprint() -> str`` (weights sha256 +
 preprocessing) and ``extract(images: Iterable[np.ndarray], n: int) -> np.ndarray`` returning an
-(n, d) float64 matrix for 2-D uint8 images. Images reach it resized to the benchmark's
-``image_size`` (bicubic, see :func:`usbench.imageset.resize_gray`); any further resize (e.g.
-Inception's 299 px) is the extractor's own, documented protocol.
+(n, d) float64 matrix for 2-D uint8 images. Images reach it at the store's ``image_size``: N
+(resized to N×N, bicubic, see :func:`usbench.imageset.resize_gray`) or (h, w), the native size
+of sets whose images all have it (nothing resized; :func:`usbench.evaluation.evaluation_size`);
+any further resize (e.g. Inception's 299 px) is the extractor's own, documented protocol.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ import numpy as np
 
 from usbench.common import track
 from usbench.errors import InputError
-from usbench.imageset import ImageSet, atomic_write_bytes
+from usbench.imageset import ImageSet, atomic_write_bytes, size_token
 
 
 class FeatureStore:
     """Computes and caches features. ``store(imageset, "inception")`` → (N, d) float64 aligned with records.
 
     The disk cache lives in ``cache_dir/<sha256>.npz`` keyed by the set's content hash, the
-    extractor's fingerprint and the image size. A subset of a set already computed (a label, a
+    extractor's fingerprint and the image size (N for N×N pixels, whether resized or native, since
+    those are the same pixels; ``WxH`` for a native non-square size). A subset of a set already computed (a label, a
     bootstrap sample) is served from memory by record file path, without extracting again.
     """
 
-    def __init__(self, cache_dir: Path | None, image_size: int = 256, options: dict[str, dict[str, Any]] | None = None,
+    def __init__(self, cache_dir: Path | None, image_size: int | tuple[int, int] = 256, options: dict[str, dict[str, Any]] | None = None,
                  progress: bool = False):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.image_size = image_size
@@ -56,7 +58,7 @@ class FeatureStore:
 
     def key(self, imageset: ImageSet, name: str) -> str:
         ext = self.extractor(name)
-        return hashlib.sha256(f"{imageset.content_hash()}|{ext.fingerprint()}|{self.image_size}".encode()).hexdigest()
+        return hashlib.sha256(f"{imageset.content_hash()}|{ext.fingerprint()}|{size_token(self.image_size)}".encode()).hexdigest()
 
     def __call__(self, imageset: ImageSet, name: str) -> np.ndarray:
         rows = [self._rows.get((name, r.file)) for r in imageset.records]

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from usbench.errors import ConfigError, InputError, NotEnoughImagesError
-from usbench.imageset import ImageSet
+from usbench.imageset import ImageSet, size_label
 from usbench.metrics.base import MetricContext, MetricResult
 from usbench.tasks.segmentation_scores import bootstrap_mean, dice_hd95
 from usbench.tasks.segmenter import Segmenter, has_lesion_truth, lesion_mask_of
@@ -59,12 +59,14 @@ def load_segmenter_for(ctx: MetricContext, cfg: AdherenceConfig, metric: str) ->
     seg = Segmenter.load(cfg.segmenter or ctx.segmenter or None)
     notes = []
     if ctx.image_size and ctx.image_size != seg.image_size:
+        run_size = ctx.image_size if isinstance(ctx.image_size, int) else size_label(ctx.image_size)
         if cfg.strict_size:
             raise ConfigError(
-                f"{metric}: the segmenter in {seg.folder} was trained at {seg.image_size} px but the run uses {ctx.image_size} px",
-                f"retrain it with usbench segmenter train --size {ctx.image_size}, or drop strict_size",
+                f"{metric}: the segmenter in {seg.folder} was trained at {seg.image_size} px but the run uses {run_size} px",
+                f"retrain it with usbench segmenter train --size {ctx.image_size}, or drop strict_size" if isinstance(ctx.image_size, int)
+                else f"pass --image-size {seg.image_size}, or drop strict_size",
             )
-        notes.append(f"images resized to the segmenter's {seg.image_size} px (run size {ctx.image_size} px)")
+        notes.append(f"images resized to the segmenter's {seg.image_size} px (run size {run_size} px)")
     unknown = sorted({r.label for r in ctx.generated.records if r.label} - set(seg.labels))
     if unknown:
         raise ConfigError(
