@@ -192,10 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-args", default="", metavar="ARGS",
                     help="extra arguments for usbench run, to check this script quickly (e.g. \"--reference DIR --n 12 "
                          "-g phantom\"); the result is then not the built-in benchmark and is only printed")
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="copy the last repetition's output folder (leaderboard, report) to DIR (must not exist)")
     ap.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args.child[0], args.child[1], args.child[2:])
+    if args.keep and args.keep.exists():
+        print(f"run_builtin: --keep {args.keep} exists; choose a new folder", file=sys.stderr)
+        return 2
     if args.repeat < 1:
         print("run_builtin: --repeat must be at least 1", file=sys.stderr)
         return 2
@@ -208,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(r)
                 print(f"run {k + 1}/{args.repeat} {kind}: {r['wall']:.1f} s wall, user {r['user']:.1f} s, "
                       f"sys {r['sys']:.1f} s, peak RSS {r['rss_mb']:.0f} MB, load {r['load'][0]:.1f}", file=sys.stderr)
+            if args.keep and k == args.repeat - 1:
+                import shutil
+
+                shutil.copytree(tmp / "out", args.keep)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     summary = f"median of {args.repeat} runs, range in brackets" if args.repeat > 1 else "one run"
     text = (f"Command: `python bench/run_builtin.py --repeat {args.repeat}` ({when}; {summary}). Machine: {machine()}.\n"

@@ -186,12 +186,22 @@ def resize_mask(mask: np.ndarray, size: int | tuple[int, int] | None) -> np.ndar
     return np.asarray(im) > 127
 
 
+_SHA256_MEMO: dict[tuple[str, int, int, int], str] = {}
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file; remembered in this process by (path, inode, size, mtime), so the per-label
+    subsets and the reruns of one run do not read the same images again."""
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _SHA256_MEMO:
+        return _SHA256_MEMO[key]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
-    return h.hexdigest()
+    _SHA256_MEMO[key] = digest = h.hexdigest()
+    return digest
 
 
 # --------------------------------------------------------------------------------------------
