@@ -103,7 +103,30 @@ def prdc_subsampling(real: np.ndarray, fake: np.ndarray, k: int, B: int, seed: i
     for n in names:  # precision/density per generated image, recall/coverage per real one
         size, m = (n_fake, m_fake) if n in ("precision", "density") else (n_real, m_real)
         lo, hi = half_sampling_interval(vals[n], estimates[n], m, size, level)
+        if n != "density":
+            # a share near 0 or 1: every subsample can give the same value (e.g. recall 1.0) and the
+            # subsampling interval collapses to a point; the Wilson score interval of the share over its
+            # items is a floor for the width (far-scenario recall: coverage 0.715 -> see RESULTS.md)
+            w_lo, w_hi = wilson_interval(estimates[n], size, level)
+            lo, hi = min(lo, w_lo), max(hi, w_hi)
         upper = np.inf if n == "density" else 1.0
         out[n] = (float(min(max(lo, 0.0), upper)), float(min(max(hi, 0.0), upper)))
     return out
+
+
+def wilson_interval(share: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's (1927) score interval of a proportion ``share`` observed over ``n`` items.
+
+    Example (statsmodels' ``proportion_confint(..., method="wilson")`` gives the same):
+        >>> [round(x, 4) for x in wilson_interval(1.0, 100)]
+        [0.963, 1.0]
+    """
+    from statistics import NormalDist
+
+    if n <= 0 or not np.isfinite(share):
+        return float("nan"), float("nan")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
 
