@@ -186,3 +186,29 @@ def test_kid_per_subset_kernels_equal_the_gram_route():
     a = kid_from_features(X1, X2, n_subsets=7, subset_size=40, seed=3)
     b = kid_by_subsets(X1, X2, 7, 40, 3)
     assert a[0] == pytest.approx(b[0], rel=1e-10) and a[1] == pytest.approx(b[1], rel=1e-10)
+
+
+def test_subset_frechet_equals_the_direct_fid_of_each_subset():
+    """FD∞'s fast route (s×s eigenproblems against a fixed reference) equals the FID computed from
+    scratch on each subset, with d > s (where it is used) and d < s."""
+    from usbench.metrics.frechet import SubsetFrechet, fd_infinity, frechet_distance_from_features
+
+    rng = np.random.default_rng(3)
+    for n1, n2, d in [(120, 90, 200), (80, 100, 12)]:
+        X1 = rng.normal(size=(n1, d)) @ rng.normal(size=(d, d)) / np.sqrt(d)
+        X2 = rng.normal(0.3, 1.2, size=(n2, d))
+        fast = SubsetFrechet(X1, X2)
+        for s in (5, 37, n1):
+            idx = rng.choice(n1, s, replace=False)
+            # the nuclear-norm route to 1e-9; the d×d eigen route (√ of a rank-deficient Σ1, whose
+            # rounding-noise eigenvalues it clips) agrees to ~3e-8 when s < d
+            assert fast(idx) == pytest.approx(frechet_distance_from_features(X1[idx], X2, route="nuclear"), rel=1e-9)
+            assert fast(idx) == pytest.approx(frechet_distance_from_features(X1[idx], X2, route="eigen"), rel=1e-6)
+    # and FD∞ through it equals FD∞ fitted on the direct FIDs of the same subsets
+    X1, X2 = rng.normal(size=(150, 300)), rng.normal(0.2, size=(160, 300))
+    sizes = [30, 60, 90, 120, 149]
+    value, details = fd_infinity(X1, X2, sizes=sizes, seed=5)
+    r = np.random.default_rng(5)
+    direct = [frechet_distance_from_features(X1[r.choice(150, size=s, replace=False)], X2, route="nuclear") for s in sizes]
+    assert details["fid_at_sizes"] == pytest.approx(direct, rel=1e-9)
+    assert value == pytest.approx(np.polyfit(1 / np.array(sizes), direct, 1)[1], rel=1e-8)
