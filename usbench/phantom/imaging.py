@@ -43,10 +43,16 @@ def pixel_grid(shape: tuple[int, int], params: SimParams) -> tuple[np.ndarray, n
     return z, x, dz, dx
 
 
-def scatterer_field(echo_linear: np.ndarray, params: SimParams, dz: float, dx: float, rng: np.random.Generator) -> np.ndarray:
+def scatterer_field(echo_linear: np.ndarray, params: SimParams, dz: float, dx: float, rng: np.random.Generator,
+                    gain_db: np.ndarray | None = None, noise_power: float | None = None) -> np.ndarray:
     """Complex reflectivity per pixel: sqrt(echogenicity) × sum of a Poisson number of complex Gaussian scatterers.
 
-    The field is normalised so that its expected intensity equals ``echo_linear``.
+    The field is normalised so that its expected intensity equals ``echo_linear``. ``gain_db``
+    (attenuation and TGC per pixel) scales it; ``noise_power`` adds independent circular Gaussian
+    receiver noise of that power. Both are folded into the variance of the one Gaussian draw per
+    pixel: given the scatterer count, the field is circular Gaussian, and the sum of two
+    independent circular Gaussians is circular Gaussian with the summed variance (exact, and no
+    second draw of h×w normals).
     """
     h, w = echo_linear.shape
     cell_mm2 = params.axial_fwhm_mm * params.beam_width_mm
@@ -56,10 +62,21 @@ def scatterer_field(echo_linear: np.ndarray, params: SimParams, dz: float, dx: f
     scale = np.float32(1 / math.sqrt(2))
     np.multiply(noise[0], scale, out=field.real)
     np.multiply(noise[1], scale, out=field.imag)
+    if noise_power is not None:
+        var = echo_linear.astype(np.float32)
+        if per_pixel < 1e4:
+            var = var * (poisson_counts(per_pixel, (h, w), rng) / np.float32(per_pixel))
+        if gain_db is not None:
+            var = var * np.power(10.0, gain_db / 10.0, dtype=np.float32)
+        field *= np.sqrt(var + np.float32(noise_power))
+        return field
+    # without receiver noise: the order of operations of simulator versions 1-2 (preset v0.1 exactly)
     if per_pixel < 1e4:  # above this the Poisson count is indistinguishable from its mean
         counts = poisson_counts(per_pixel, (h, w), rng)
         field *= np.sqrt(counts / np.float32(per_pixel))
     field *= np.sqrt(echo_linear.astype(np.float32))
+    if gain_db is not None:
+        field *= np.power(10.0, gain_db / 20.0, dtype=np.float32)
     return field
 
 
@@ -148,18 +165,14 @@ def render_envelope(
     params.validate()
     _, _, dz, dx = pixel_grid(echo_db.shape, params)
     echo_lin = np.power(10.0, echo_db.astype(np.float32) / 10.0, dtype=np.float32)
-    field = scatterer_field(echo_lin, params, dz, dx, rng)
     gain = attenuation_gain_db(atten, params, dz)
-    if gain is not None:
-        field *= np.power(10.0, gain / 20.0, dtype=np.float32)
+    noise_power = None
     if params.noise_floor_db is not None:
         # receiver noise after the TGC, white before the receive filter: the unit-energy PSF then gives it
         # the speckle's grain and keeps its power at noise_floor_db above the black level
-        noise = rng.standard_normal((2,) + field.shape, dtype=np.float32)
         black_db = -(params.dynamic_range_db + params.gain_db)  # the envelope level shown as gray 0
-        scale = np.float32(10.0 ** ((black_db + params.noise_floor_db) / 20.0) / math.sqrt(2))
-        field.real += noise[0] * scale
-        field.imag += noise[1] * scale
+        noise_power = 10.0 ** ((black_db + params.noise_floor_db) / 10.0)
+    field = scatterer_field(echo_lin, params, dz, dx, rng, gain_db=gain, noise_power=noise_power)
     iq = convolve_psf(field, params, dz, dx)
     return np.abs(iq).astype(np.float32)
 
