@@ -38,7 +38,7 @@ def main() -> None:
     from usbench.generators import build_generator
     from usbench.generators.sharding import generate_sharded
     from usbench.imageset import ImageSet
-    from usbench.runs import make_requests
+    from usbench.generators.plan import make_requests
     from usbench.tasks.utility import UtilityConfig, run_utility, write_result
 
     t0, c0, load_avg = time.perf_counter(), time.process_time(), os.getloadavg()
@@ -51,7 +51,7 @@ def main() -> None:
     if (phantom_dir / "manifest.csv").is_file():
         synthetic = ImageSet.read(phantom_dir)
     else:
-        requests = make_requests(two, args.n_synthetic, seed=1, size=args.phantom_size, conditioning=sp.train)
+        requests = make_requests(two, args.n_synthetic, seed=1, image_size=args.phantom_size, conditioning=sp.train)
         synthetic = generate_sharded(build_generator("phantom", {}), requests, phantom_dir, source="phantom", progress=True)
     t_gen = time.perf_counter() - t0
     result = run_utility(busi, synthetic, cfg, progress=lambda m: print(m, flush=True))
