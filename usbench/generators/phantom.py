@@ -13,7 +13,8 @@ deliberately mis-specified variants.
 Config keys (all optional; TOML table or dict): preset (busi, v0.1 or a probe), center_frequency_mhz,
 fractional_bandwidth, beam_width_mm, focal_depth_mm, depth_mm, width_mm, dynamic_range_db,
 gain_db, gain_sd_db, tgc_db_per_cm_mhz, tgc_sd_db_per_cm_mhz, speckle_reduction_mm, attenuation,
-scatterers_per_cell, anatomy, look, engine ("fft" or "pymust").
+scatterers_per_cell, anatomy, look, noise_floor_db (receiver noise, dB above black; preset v0.1
+has none), engine ("fft" or "pymust").
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class PhantomConfig:
     scatterers_per_cell: float | None = None
     anatomy: str | None = None
     look: str | None = None
+    noise_floor_db: float | None = None
     engine: str = "fft"
 
     def params(self, where: str) -> SimParams:
