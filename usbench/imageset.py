@@ -118,8 +118,8 @@ def _gray_rgb(arr: np.ndarray) -> bool:
 def read_mask(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Read a binary lesion mask as 2-D bool; refuse non-binary masks and masks of the wrong size."""
     arr = read_gray(path)
-    # the gray levels present, by counting (uint8): np.unique sorts or hashes the whole image, 5x slower
-    values = np.flatnonzero(np.bincount(arr.ravel(), minlength=256)) if arr.dtype == np.uint8 else np.unique(arr)
+    # the gray levels present, by counting (read_gray gives uint8): np.unique hashes the whole image, 5x slower
+    values = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
     if len(values) > 2 or (len(values) == 2 and values[0] != 0):
         raise InputError(
             f"mask {path} is not binary (values {values[:6].tolist()}{'...' if len(values) > 6 else ''})",
@@ -139,7 +139,7 @@ def write_png(path: Path, arr: np.ndarray) -> None:
         arr = arr.astype(np.uint8) * 255
     if arr.dtype != np.uint8 or arr.ndim != 2:
         raise ValueError(f"write_png needs a 2-D uint8 array, got {arr.dtype} {arr.shape}")
-    Image.fromarray(arr, mode="L").save(path, format="PNG", optimize=False, compress_level=6)
+    Path(path).write_bytes(encode_png(arr))
 
 
 def resize_gray(arr: np.ndarray, size: int | tuple[int, int] | None) -> np.ndarray:
@@ -488,20 +488,18 @@ class ImageSetWriter:
     ) -> ImageRecord:
         if image.dtype != np.uint8 or image.ndim != 2:
             raise ValueError(f"generators must return 2-D uint8 images, got {image.dtype} {image.shape}")
-        if mask is not None:
-            (self.root / "masks").mkdir(exist_ok=True)
-            _atomic_png(self.mask_path(id), mask.astype(bool))
-        _atomic_png(self.image_path(id), image)
-        return self.adopt(id, label=label, has_mask=mask is not None, prompt=prompt, seed=seed, source=source)
+        return self.add_png(id, encode_png(image), label=label,
+                            mask_png=None if mask is None else encode_png(mask.astype(bool)),
+                            prompt=prompt, seed=seed, source=source)
 
-    def add_png(self, id: str, image_png: bytes, label: str = "", mask_png: bytes | None = None,
-                seed: int | None = None) -> ImageRecord:
+    def add_png(self, id: str, image_png: bytes, label: str = "", mask_png: bytes | None = None, prompt: str = "",
+                seed: int | None = None, source: str | None = None) -> ImageRecord:
         """:meth:`add` for images already encoded by :func:`encode_png` (e.g. in worker processes)."""
         if mask_png is not None:
             (self.root / "masks").mkdir(exist_ok=True)
             atomic_write_bytes(self.mask_path(id), mask_png)
         atomic_write_bytes(self.image_path(id), image_png)
-        return self.adopt(id, label=label, has_mask=mask_png is not None, seed=seed)
+        return self.adopt(id, label=label, has_mask=mask_png is not None, prompt=prompt, seed=seed, source=source)
 
     def adopt(self, id: str, label: str = "", has_mask: bool = False, prompt: str = "", seed: int | None = None,
               source: str | None = None) -> ImageRecord:
@@ -538,10 +536,6 @@ def encode_png(arr: np.ndarray) -> bytes:
         arr = arr.astype(np.uint8) * 255
     Image.fromarray(arr, mode="L").save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
-
-
-def _atomic_png(path: Path, arr: np.ndarray) -> None:
-    atomic_write_bytes(path, encode_png(arr))
 
 
 __all__ = [
