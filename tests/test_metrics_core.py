@@ -212,3 +212,39 @@ def test_subset_frechet_equals_the_direct_fid_of_each_subset():
     direct = [frechet_distance_from_features(X1[r.choice(150, size=s, replace=False)], X2, route="nuclear") for s in sizes]
     assert details["fid_at_sizes"] == pytest.approx(direct, rel=1e-9)
     assert value == pytest.approx(np.polyfit(1 / np.array(sizes), direct, 1)[1], rel=1e-8)
+
+
+def test_gram_bootstrap_in_two_processes_equals_one_process():
+    """The Gram route split over worker processes gives the same floats as one process: the
+    resamples are drawn in the parent, in order, so the values do not depend on the workers."""
+    from usbench.metrics import frechet
+
+    rng = np.random.default_rng(8)
+    X1, X2 = correlated(rng, 40, 90), correlated(rng, 50, 90, shift=0.5)
+    G11, G22, G12 = X1 @ X1.T, X2 @ X2.T, X1 @ X2.T
+    args = (G11, G22, G12, np.diag(G11).copy(), np.diag(G22).copy(), np.sqrt(39 * 49))
+    one, two = np.empty(13), np.empty(13)
+    frechet._gram_resamples(one, np.random.default_rng(2), *args, workers=1)
+    frechet._gram_resamples(two, np.random.default_rng(2), *args, workers=2)
+    assert np.array_equal(one, two)
+    _, _, direct = bootstrap_frechet(X1, X2, B=13, seed=2, route="direct")
+    np.testing.assert_allclose(one, direct, rtol=1e-7)
+
+
+@pytest.mark.parametrize("width", [6, 64])
+def test_prdc_subset_indicators_equal_the_indicators_of_the_subset_matrices(width):
+    """The subsampling interval's fast draw (sorted neighbours, radius −∞ outside the subset) gives
+    the same floats as PRDC recomputed on copies of the subsets' distance matrices (the route
+    checked against the prdc package above); width 6 forces the fallback for most rows."""
+    from usbench.metrics.prdc import (SortedNeighbours, indicators_from_distances, pairwise_distances,
+                                      subset_indicator_means)
+
+    rng = np.random.default_rng(11)
+    X, Y = rng.normal(size=(90, 7)), rng.normal(0.4, size=(70, 7))
+    D_rr, D_ff, D = pairwise_distances(X, X), pairwise_distances(Y, Y), pairwise_distances(X, Y)
+    near_rr, near_ff = SortedNeighbours(D_rr, width), SortedNeighbours(D_ff, width)
+    for _ in range(25):
+        ir, jf = np.sort(rng.choice(90, 81, replace=False)), np.sort(rng.choice(70, 63, replace=False))
+        slow = indicators_from_distances(D_rr[np.ix_(ir, ir)], D_ff[np.ix_(jf, jf)], D[np.ix_(ir, jf)], 5)
+        fast = subset_indicator_means(D, near_rr, near_ff, ir, jf, 5)
+        assert fast == {name: float(v.mean()) for name, v in slow.items()}

@@ -7,6 +7,7 @@
   wrong types in one line.
 - :func:`fingerprint_of`: the sha256 behind every cache key.
 - :class:`ProgressBar` / :func:`track`: the one progress bar (rich, on stderr, gone when done).
+- :func:`usable_cores`: how many cores this process may use (the affinity mask).
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ T = TypeVar("T")
 SEED_STRIDE = 1_000_003
 LABEL_ORDER = ("normal", "benign", "malignant")
 SUBSET_ALL = "all"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's count)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def label_rank(label: str) -> int:

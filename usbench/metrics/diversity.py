@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from usbench.common import usable_cores
 from usbench.errors import InputError, WeightsError
 from usbench.imageset import size_token
 from usbench.generators.base import config_from_dict
@@ -123,13 +124,6 @@ def _group_terms(x: np.ndarray, i: np.ndarray, j: np.ndarray, n_scales: int, bat
                 terms[scale, s:s + batch] = (upper / lower)[:, pad:-pad, pad:-pad].reshape(len(a), -1).mean(1)
         x = _pool(x)
     return np.maximum(terms, 0.0)
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's count)."""
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 GROUP_PIXELS = 2 << 20  # per array of a group's image moments: 16 MiB of float64 (32 images of 256 px)

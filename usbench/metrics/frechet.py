@@ -243,8 +243,7 @@ def bootstrap_frechet(X1: np.ndarray, X2: np.ndarray, B: int = 1000, seed: int =
         G11, G22, G12 = X1 @ X1.T, X2 @ X2.T, X1 @ X2.T
         g11, g22 = np.diag(G11).copy(), np.diag(G22).copy()
         norm = np.sqrt((n1 - 1) * (n2 - 1))
-        with single_blas_thread():
-            _gram_resamples(vals, rng, G11, G22, G12, g11, g22, norm)
+        _gram_resamples(vals, rng, G11, G22, G12, g11, g22, norm)
     lo, hi = basic_interval(vals, estimate, level, lower_bound=0.0)
     return lo, hi, vals
 
@@ -325,27 +324,68 @@ def single_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _gram_resamples(vals, rng, G11, G22, G12, g11, g22, norm):
+PARALLEL_WORK = 100_000  # resamples × images below which one process is faster than starting two
+
+
+def _gram_resamples(vals, rng, G11, G22, G12, g11, g22, norm, workers: int | None = None):
+    """Fill ``vals`` with the d² of each resample. The multiplicities are drawn here, in order, from
+    ``rng`` (the same draws as :func:`usbench.metrics.bootstrap.resample_counts` in a loop, so the
+    values do not depend on ``workers``), then split over ``workers`` processes (default: the
+    usable cores when the work is large), one BLAS thread each. Each resample is a ~0.6n-wide
+    eigenproblem: too small for threaded BLAS (its threads spin), and threads of one process do
+    not help either: measured on this project's 2-core machine, two threads calling eigvalsh took
+    as long as one (numpy's OpenBLAS serialises them), two processes 0.7×."""
+    from usbench.common import usable_cores
     from usbench.metrics.bootstrap import resample_counts
 
     n1, n2 = len(G11), len(G22)
-    for b in range(len(vals)):
-        w1, w2 = resample_counts(rng, (n1, n2))
-        u1, u2 = np.flatnonzero(w1), np.flatnonzero(w2)
-        a1, a2 = w1[u1].astype(np.float64), w2[u2].astype(np.float64)
-        # μ1·μ1, μ2·μ2, μ1·μ2 and the products of each drawn image with the other set's mean
-        G12_u1 = G12[u1]  # (|u1|, n2)
-        x1_mu2 = G12_u1[:, u2] @ a2 / n2  # x_i·μ2 for i in u1
-        mu1_x2 = a1 @ G12_u1[:, u2] / n1  # μ1·y_j for j in u2
-        mu1mu2 = a1 @ x1_mu2 / n1
-        x1_mu1 = G11[np.ix_(u1, u1)] @ a1 / n1
-        x2_mu2 = G22[np.ix_(u2, u2)] @ a2 / n2
-        mu1mu1, mu2mu2 = a1 @ x1_mu1 / n1, a2 @ x2_mu2 / n2
-        tr1 = (a1 @ g11[u1] - n1 * mu1mu1) / (n1 - 1)
-        tr2 = (a2 @ g22[u2] - n2 * mu2mu2) / (n2 - 1)
-        C = G12_u1[:, u2] - x1_mu2[:, None] - mu1_x2[None, :] + mu1mu2
-        C *= np.sqrt(a1)[:, None] * np.sqrt(a2)[None, :] / norm
-        M = C @ C.T if C.shape[0] <= C.shape[1] else C.T @ C
-        ev = np.linalg.eigvalsh(M)
-        nuclear = np.sqrt(np.clip(ev, 0, None)).sum()
-        vals[b] = mu1mu1 + mu2mu2 - 2 * mu1mu2 + tr1 + tr2 - 2 * nuclear
+    draws = [resample_counts(rng, (n1, n2)) for _ in range(len(vals))]
+    if workers is None:
+        workers = usable_cores() if len(vals) * min(n1, n2) >= PARALLEL_WORK else 1
+    workers = max(1, min(workers, len(vals)))
+    shared = (G11, G22, G12, g11, g22, norm)
+    if workers == 1:
+        with single_blas_thread():
+            vals[:] = [_gram_resample(w1, w2, *shared) for w1, w2 in draws]
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [draws[c[0]:c[-1] + 1] for c in np.array_split(np.arange(len(vals)), workers * 4) if len(c)]
+    with ProcessPoolExecutor(workers, initializer=_share, initargs=shared) as pool:
+        vals[:] = [v for part in pool.map(_gram_chunk, chunks) for v in part]
+
+
+_SHARED: tuple = ()
+
+
+def _share(*shared) -> None:
+    global _SHARED
+    _SHARED = shared
+
+
+def _gram_chunk(draws) -> list[float]:
+    with single_blas_thread():
+        return [_gram_resample(w1, w2, *_SHARED) for w1, w2 in draws]
+
+
+def _gram_resample(w1, w2, G11, G22, G12, g11, g22, norm) -> float:
+    """d² of one resample given by multiplicities ``w1``, ``w2`` (see :func:`bootstrap_frechet`)."""
+    n1, n2 = len(G11), len(G22)
+    u1, u2 = np.flatnonzero(w1), np.flatnonzero(w2)
+    a1, a2 = w1[u1].astype(np.float64), w2[u2].astype(np.float64)
+    # μ1·μ1, μ2·μ2, μ1·μ2 and the products of each drawn image with the other set's mean
+    G12_u1 = G12[u1]  # (|u1|, n2)
+    x1_mu2 = G12_u1[:, u2] @ a2 / n2  # x_i·μ2 for i in u1
+    mu1_x2 = a1 @ G12_u1[:, u2] / n1  # μ1·y_j for j in u2
+    mu1mu2 = a1 @ x1_mu2 / n1
+    x1_mu1 = G11[np.ix_(u1, u1)] @ a1 / n1
+    x2_mu2 = G22[np.ix_(u2, u2)] @ a2 / n2
+    mu1mu1, mu2mu2 = a1 @ x1_mu1 / n1, a2 @ x2_mu2 / n2
+    tr1 = (a1 @ g11[u1] - n1 * mu1mu1) / (n1 - 1)
+    tr2 = (a2 @ g22[u2] - n2 * mu2mu2) / (n2 - 1)
+    C = G12_u1[:, u2] - x1_mu2[:, None] - mu1_x2[None, :] + mu1mu2
+    C *= np.sqrt(a1)[:, None] * np.sqrt(a2)[None, :] / norm
+    M = C @ C.T if C.shape[0] <= C.shape[1] else C.T @ C
+    ev = np.linalg.eigvalsh(M)
+    nuclear = np.sqrt(np.clip(ev, 0, None)).sum()
+    return float(mu1mu1 + mu2mu2 - 2 * mu1mu2 + tr1 + tr2 - 2 * nuclear)
