@@ -59,8 +59,9 @@ def test_blurred_variant_has_coarse_speckle():
         (image,) = build_generator(name, SPECKLE_ONLY).generate(_requests(1, 128, "normal"))
         intensity = 10 ** (image.astype(float) / 255 * 5)  # undo the log compression (50 dB)
         grains[name] = autocov_fwhm_px(intensity, axis=1), autocov_fwhm_px(intensity, axis=0)
-    assert grains["phantom-blurred"][0] > 3 * grains["phantom"][0]
-    assert grains["phantom-blurred"][1] > 2 * grains["phantom"][1]
+    # a 1.5× wider beam and a 1.5× longer pulse: grain 1.5× as wide laterally and axially (> 1.3×)
+    assert grains["phantom-blurred"][0] > 1.3 * grains["phantom"][0]
+    assert grains["phantom-blurred"][1] > 1.3 * grains["phantom"][1]
 
 
 def test_sparse_variant_is_not_fully_developed_speckle():
