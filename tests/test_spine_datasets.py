@@ -108,3 +108,27 @@ def test_imageset_round_trip_and_content_hash(tmp_path):
     Image.fromarray(arr).save(moved / "images" / "i0.png")
     assert ImageSet.read(moved).content_hash() != h  # one pixel does
     assert ImageSet.read(moved).load_mask(ImageSet.read(moved).records[1]).sum() == 16
+
+
+def test_load_mask_memo_follows_the_file_and_hands_out_copies(tmp_path):
+    """ImageSet.load_mask is memoised per process: a rewritten mask file is read again, and a
+    caller drawing on its mask does not change what the next caller gets."""
+    import os
+
+    root = tmp_path / "set"
+    with ImageSetWriter(root, source="t") as w:
+        m = np.zeros((32, 32), bool)
+        m[4:12, 4:12] = True
+        w.add("a", np.full((32, 32), 90, np.uint8), label="benign", mask=m)
+    s = ImageSet.read(root)
+    rec = s.records[0]
+    first = s.load_mask(rec, 32)
+    assert first.sum() == 64
+    first[:] = True  # a caller drawing on its copy
+    assert s.load_mask(rec, 32).sum() == 64
+    bigger = np.zeros((32, 32), np.uint8)
+    bigger[2:18, 2:18] = 255
+    Image.fromarray(bigger).save(rec.mask_file)
+    st = os.stat(rec.mask_file)
+    os.utime(rec.mask_file, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a later mtime even on coarse clocks
+    assert s.load_mask(rec, 32).sum() == 256

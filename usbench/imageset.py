@@ -301,14 +301,23 @@ class ImageSet:
         return resize_gray(read_gray(rec.file), size)
 
     def load_mask(self, rec: ImageRecord, size: int | tuple[int, int] | None = None) -> np.ndarray | None:
-        """The lesion mask (union of all mask files of the record), or None when the record has none."""
+        """The lesion mask (union of all mask files of the record), or None when the record has none.
+
+        Memoised per process (keyed by the files' paths, sizes and mtimes): planning a mask-conditioned
+        run reads each conditioning mask twice per generator, and a warm rerun was mostly that."""
         if rec.mask_file is None:
             return None
-        shape = Image.open(rec.file).size[::-1]
-        mask = read_mask(rec.mask_file, shape)
-        for extra in self.extra_masks.get(rec.id, ()):
-            mask = mask | read_mask(extra, shape)
-        return resize_mask(mask, size)
+        extras = tuple(self.extra_masks.get(rec.id, ()))
+        key = (str(rec.file), size) + tuple((str(f), *_stat_key(f)) for f in (rec.mask_file, *extras))
+        mask = _MASK_MEMO.get(key)
+        if mask is None:
+            shape = Image.open(rec.file).size[::-1]
+            mask = read_mask(rec.mask_file, shape)
+            for extra in extras:
+                mask = mask | read_mask(extra, shape)
+            mask = resize_mask(mask, size)
+            _remember_mask(key, mask)
+        return mask.copy()  # callers may draw on their mask
 
     def validate(self, progress: bool = False) -> None:
         """Decode every image and mask once; raises :class:`InputError` on the first bad one."""
@@ -448,6 +457,24 @@ def ensure_writable_dir(path: Path) -> Path:
     except OSError as exc:
         raise write_error(exc, path) from None
     return path
+
+
+MASK_MEMO_BYTES = 64 << 20  # masks kept by ImageSet.load_mask (1000 at 256 px)
+_MASK_MEMO: dict[tuple, np.ndarray] = {}
+_mask_memo_bytes = 0
+
+
+def _remember_mask(key: tuple, mask: np.ndarray) -> None:
+    global _mask_memo_bytes
+    _MASK_MEMO[key] = mask
+    _mask_memo_bytes += mask.nbytes
+    while _mask_memo_bytes > MASK_MEMO_BYTES and len(_MASK_MEMO) > 1:
+        _mask_memo_bytes -= _MASK_MEMO.pop(next(iter(_MASK_MEMO))).nbytes  # oldest first
+
+
+def _stat_key(path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
 
 
 class ImageSetWriter:
