@@ -248,3 +248,19 @@ def test_prdc_subset_indicators_equal_the_indicators_of_the_subset_matrices(widt
         slow = indicators_from_distances(D_rr[np.ix_(ir, ir)], D_ff[np.ix_(jf, jf)], D[np.ix_(ir, jf)], 5)
         fast = subset_indicator_means(D, near_rr, near_ff, ir, jf, 5)
         assert fast == {name: float(v.mean()) for name, v in slow.items()}
+
+
+def test_fd_infinity_half_samples_in_two_processes_equal_one_process():
+    """FD∞'s half-sampling interval (d > 64, the SubsetFrechet route) gives the same floats on
+    two worker processes as on one, and each half-sample's FIDs equal the direct FIDs."""
+    from usbench.metrics.frechet import SubsetFrechet, _half_sample_fds, fd_infinity_interval
+
+    rng = np.random.default_rng(9)
+    X1, X2 = rng.normal(size=(60, 100)), rng.normal(0.3, size=(70, 100))
+    sizes = [12, 24, 36, 48, 60]
+    one = fd_infinity_interval(X1, X2, sizes, B=9, seed=4, workers=1)
+    two = fd_infinity_interval(X1, X2, sizes, B=9, seed=4, workers=2)
+    assert one[:2] == two[:2] and np.array_equal(one[2], two[2])
+    order = rng.permutation(60)[:30]
+    direct = [frechet_distance_from_features(X1[order[:s]], X2, route="nuclear") for s in (6, 12, 30)]
+    assert _half_sample_fds(SubsetFrechet(X1, X2), (6, 12, 30), order) == pytest.approx(direct, rel=1e-9)

@@ -278,7 +278,8 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
 
 
 def fd_infinity_interval(X1: np.ndarray, X2: np.ndarray, sizes: list[int], B: int, seed: int = 0,
-                         level: float = 0.95, estimate: float | None = None) -> tuple[float, float, np.ndarray]:
+                         level: float = 0.95, estimate: float | None = None,
+                         workers: int | None = None) -> tuple[float, float, np.ndarray]:
     """Half-sampling interval of FD∞'s estimand: the FID of infinitely many generated images
     against this reference set (the reference statistics held fixed, as FD∞ holds them).
 
@@ -286,7 +287,8 @@ def fd_infinity_interval(X1: np.ndarray, X2: np.ndarray, sizes: list[int], B: in
     FD∞ on it, with the subset sizes scaled by the same half (FD∞ is unbiased at any size,
     so the half-samples' spread, scaled by √(m/(n−m)), is that of the estimate). Resampling
     with replacement is not used: duplicated images change the 1/N slope FD∞ extrapolates.
-    Batched for d ≤ 64; one FID per size and half-sample beyond.
+    Batched for d ≤ 64; beyond, one FID per size and half-sample (:class:`SubsetFrechet`), the
+    half-samples split over ``workers`` processes (default: the usable cores for large work).
     """
     from usbench.metrics.bootstrap import half_sampling_interval
 
@@ -301,19 +303,25 @@ def fd_infinity_interval(X1: np.ndarray, X2: np.ndarray, sizes: list[int], B: in
     half_sizes = sorted({max(2, int(round(s * m / n1))) for s in sizes})
     P = np.argsort(rng.random((B, n1)), axis=1)[:, :m]  # B half-samples, then random order inside
     Y = np.empty((len(half_sizes), B))
-    W2 = np.ones((B, n2))
-    subset_fd = SubsetFrechet(X1, X2) if d > 64 and max(half_sizes) < d else None
-    for k, size in enumerate(half_sizes):
-        if d <= 64:
+    if d <= 64:
+        W2 = np.ones((B, n2))
+        for k, size in enumerate(half_sizes):
             Y[k] = frechet_distance_weighted(X1, _counts(P[:, :size], n1), X2, W2)
-        elif subset_fd is not None:
-            with single_blas_thread():  # many small eigenproblems (see single_blas_thread)
-                Y[k] = [subset_fd(P[b, :size]) for b in range(B)]
-        else:
+    elif max(half_sizes) < d:  # s×s problems against the fixed reference, across processes
+        rows = map_in_processes(_half_sample_fds, (SubsetFrechet(X1, X2), tuple(half_sizes)), list(P),
+                                _workers_for(B * m, workers))
+        Y[:] = np.array(rows).T
+    else:
+        for k, size in enumerate(half_sizes):
             Y[k] = [frechet_distance_from_features(X1[P[b, :size]], X2) for b in range(B)]
     vals = np.polyfit(1.0 / np.asarray(half_sizes, dtype=np.float64), Y, 1)[1]
     lo, hi = half_sampling_interval(vals, estimate, m, n1, level)
     return max(lo, 0.0), max(hi, 0.0), vals
+
+
+def _half_sample_fds(subset_fd, half_sizes, order) -> list[float]:
+    """FID of the first ``size`` images of one half-sample's random order, for each size."""
+    return [subset_fd(order[:size]) for size in half_sizes]
 
 
 def single_blas_thread():
@@ -327,49 +335,63 @@ def single_blas_thread():
 PARALLEL_WORK = 100_000  # resamples × images below which one process is faster than starting two
 
 
-def _gram_resamples(vals, rng, G11, G22, G12, g11, g22, norm, workers: int | None = None):
-    """Fill ``vals`` with the d² of each resample. The multiplicities are drawn here, in order, from
-    ``rng`` (the same draws as :func:`usbench.metrics.bootstrap.resample_counts` in a loop, so the
-    values do not depend on ``workers``), then split over ``workers`` processes (default: the
-    usable cores when the work is large), one BLAS thread each. Each resample is a ~0.6n-wide
-    eigenproblem: too small for threaded BLAS (its threads spin), and threads of one process do
-    not help either: measured on this project's 2-core machine, two threads calling eigvalsh took
-    as long as one (numpy's OpenBLAS serialises them), two processes 0.7×."""
-    from usbench.common import usable_cores
-    from usbench.metrics.bootstrap import resample_counts
+def map_in_processes(fn, shared: tuple, items: list, workers: int) -> list:
+    """``[fn(*shared, item) for item in items]``, split over ``workers`` processes, one BLAS
+    thread each; ``shared`` (the big matrices) goes to each worker once, at its start.
 
-    n1, n2 = len(G11), len(G22)
-    draws = [resample_counts(rng, (n1, n2)) for _ in range(len(vals))]
-    if workers is None:
-        workers = usable_cores() if len(vals) * min(n1, n2) >= PARALLEL_WORK else 1
-    workers = max(1, min(workers, len(vals)))
-    shared = (G11, G22, G12, g11, g22, norm)
-    if workers == 1:
+    For loops of many mid-sized eigenproblems (bootstrap and half-sample refits): too small for
+    threaded BLAS (its threads spin), and threads of one process do not help either: on this
+    project's 2-core machine two threads calling eigvalsh on 497×497 matrices took as long as one
+    (numpy's OpenBLAS serialises them); two processes 0.7×. The order of the results is that of
+    ``items``, so the values do not depend on ``workers``."""
+    if workers <= 1 or len(items) < 2:
         with single_blas_thread():
-            vals[:] = [_gram_resample(w1, w2, *shared) for w1, w2 in draws]
-        return
+            return [fn(*shared, item) for item in items]
     from concurrent.futures import ProcessPoolExecutor
 
-    chunks = [draws[c[0]:c[-1] + 1] for c in np.array_split(np.arange(len(vals)), workers * 4) if len(c)]
-    with ProcessPoolExecutor(workers, initializer=_share, initargs=shared) as pool:
-        vals[:] = [v for part in pool.map(_gram_chunk, chunks) for v in part]
+    chunks = [items[c[0]:c[-1] + 1] for c in np.array_split(np.arange(len(items)), workers * 4) if len(c)]
+    with ProcessPoolExecutor(workers, initializer=_share, initargs=(fn, shared)) as pool:
+        return [v for part in pool.map(_run_chunk, chunks) for v in part]
 
 
 _SHARED: tuple = ()
 
 
-def _share(*shared) -> None:
+def _share(fn, shared) -> None:
     global _SHARED
-    _SHARED = shared
+    _SHARED = (fn, shared)
 
 
-def _gram_chunk(draws) -> list[float]:
+def _run_chunk(items) -> list:
+    fn, shared = _SHARED
     with single_blas_thread():
-        return [_gram_resample(w1, w2, *_SHARED) for w1, w2 in draws]
+        return [fn(*shared, item) for item in items]
 
 
-def _gram_resample(w1, w2, G11, G22, G12, g11, g22, norm) -> float:
-    """d² of one resample given by multiplicities ``w1``, ``w2`` (see :func:`bootstrap_frechet`)."""
+def _workers_for(work: int, workers: int | None) -> int:
+    from usbench.common import usable_cores
+
+    if workers is None:
+        return usable_cores() if work >= PARALLEL_WORK else 1
+    return max(1, workers)
+
+
+def _gram_resamples(vals, rng, G11, G22, G12, g11, g22, norm, workers: int | None = None):
+    """Fill ``vals`` with the d² of each resample. The multiplicities are drawn here, in order, from
+    ``rng`` (the same draws as :func:`usbench.metrics.bootstrap.resample_counts` in a loop), then
+    computed across processes (:func:`map_in_processes`; default: the usable cores when the work
+    is large)."""
+    from usbench.metrics.bootstrap import resample_counts
+
+    n1, n2 = len(G11), len(G22)
+    draws = [resample_counts(rng, (n1, n2)) for _ in range(len(vals))]
+    workers = _workers_for(len(vals) * min(n1, n2), workers)
+    vals[:] = map_in_processes(_gram_resample, (G11, G22, G12, g11, g22, norm), draws, workers)
+
+
+def _gram_resample(G11, G22, G12, g11, g22, norm, draw) -> float:
+    """d² of one resample given by multiplicities ``draw = (w1, w2)`` (see :func:`bootstrap_frechet`)."""
+    w1, w2 = draw
     n1, n2 = len(G11), len(G22)
     u1, u2 = np.flatnonzero(w1), np.flatnonzero(w2)
     a1, a2 = w1[u1].astype(np.float64), w2[u2].astype(np.float64)
