@@ -166,6 +166,14 @@ def frd_v1_features(image: np.ndarray, mask: np.ndarray | None = None) -> np.nda
     return np.array(values, dtype=np.float64)
 
 
+def _one_itk_thread() -> None:
+    """A worker's SimpleITK filters run on one thread: the pool already has one worker per core,
+    and ITK's own threads on top of it only contend (and add system time)."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
 class FrdV1Extractor:
     """FRD v1's radiomic features of whole images (see the module docstring). No weights.
 
@@ -201,6 +209,6 @@ class FrdV1Extractor:
         if workers <= 1 or n < 32:
             rows = [frd_v1_features(im) for im in images]
         else:
-            with ProcessPoolExecutor(workers) as pool:
+            with ProcessPoolExecutor(workers, initializer=_one_itk_thread) as pool:
                 rows = list(pool.map(frd_v1_features, images, chunksize=8))
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))
