@@ -159,3 +159,20 @@ def test_variants_are_farther_from_the_reference_than_the_faithful_phantom():
         assert texture[name] > 2 * texture["phantom"], texture
     for name in ("phantom-sparse", "phantom-flat"):  # their gray-level histograms are off too
         assert level[name] > 3 * level["phantom"], level
+
+
+def test_a_call_spread_over_processes_gives_the_serial_images():
+    """generate() runs its requests on the usable cores when there are enough of them; every
+    image must still be the simulator's for that request's seed (and mask), in request order."""
+    from usbench.phantom import simulate
+
+    gen = build_generator("phantom", {})
+    mask = np.zeros((32, 32), bool)
+    mask[10:20, 8:22] = True
+    reqs = [GenerationRequest(id=f"r{k}", label=["benign", "malignant", "normal"][k % 3], seed=1000 + k, size=32,
+                              mask=mask if k % 5 == 0 and k % 3 != 2 else None) for k in range(50)]
+    images = list(gen.generate(reqs))
+    assert len(images) == len(reqs)
+    for req, image in zip(reqs, images):
+        expected, _ = simulate(req.label, req.seed, req.size, mask=req.mask, params=gen.params)
+        np.testing.assert_array_equal(image, expected)

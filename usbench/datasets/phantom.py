@@ -87,10 +87,13 @@ def _simulate_png(job: tuple[str, int, int, int, SimParams]) -> tuple[bytes, byt
     return encode_png(image), encode_png(mask)
 
 
-def _one_fft_thread() -> None:
+def one_fft_thread() -> None:
+    """Pool initializer: one FFT thread (and one BLAS thread) per simulating worker process."""
+    from usbench.common import one_thread_per_worker
     from usbench.phantom import imaging
 
     imaging.FFT_WORKERS = 1
+    one_thread_per_worker()
 
 
 def default_workers(n_images: int) -> int:
@@ -114,7 +117,7 @@ def simulate_plan(plan: list[tuple[str, int, int]], size: int, params: SimParams
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, initializer=_one_fft_thread) as pool:
+    with ProcessPoolExecutor(workers, initializer=one_fft_thread) as pool:
         yield from pool.map(work, jobs, chunksize=8)
 
 

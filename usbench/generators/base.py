@@ -13,7 +13,9 @@ A backend is a class registered in :data:`usbench.generators.GENERATORS` (or und
   order, at ``request.size``; same seed, same image.
 
 Optionally ``check_requests(self, requests)``: raise a UsbenchError before anything is written
-when the requests cannot be served (too many for a folder, labels the model was not trained on).
+when the requests cannot be served (too many for a folder, labels the model was not trained on),
+and ``min_batch_size``: int, the fewest requests per ``generate`` call worth making (a backend
+that spreads one call over processes wants enough work per call to keep them busy).
 """
 
 from __future__ import annotations

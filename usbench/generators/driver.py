@@ -31,8 +31,9 @@ def generate_to_imageset(generator: Generator, requests: Sequence[GenerationRequ
             todo.append(req)
     bar = ProgressBar(len(requests), f"generating {generator.name}", progress, completed=len(requests) - len(todo))
     try:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
+        step = max(batch_size, int(getattr(generator, "min_batch_size", 1)))
+        for start in range(0, len(todo), step):
+            batch = todo[start:start + step]
             for req, image in zip(batch, generator.generate(batch)):
                 writer.add(req.id, image, label=req.label, mask=req.mask, prompt=req.prompt, seed=req.seed)
                 bar.advance()

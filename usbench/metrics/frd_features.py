@@ -166,14 +166,6 @@ def frd_v1_features(image: np.ndarray, mask: np.ndarray | None = None) -> np.nda
     return np.array(values, dtype=np.float64)
 
 
-def _one_itk_thread() -> None:
-    """A worker's SimpleITK filters run on one thread: the pool already has one worker per core,
-    and ITK's own threads on top of it only contend (and add system time)."""
-    import SimpleITK as sitk
-
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-
-
 class FrdV1Extractor:
     """FRD v1's radiomic features of whole images (see the module docstring). No weights.
 
@@ -205,10 +197,15 @@ class FrdV1Extractor:
         import os
         from concurrent.futures import ProcessPoolExecutor
 
+        from usbench.common import one_thread_per_worker, single_blas_thread
+
         workers = self.workers if self.workers is not None else (os.cpu_count() or 1)
         if workers <= 1 or n < 32:
-            rows = [frd_v1_features(im) for im in images]
+            with single_blas_thread():
+                rows = [frd_v1_features(im) for im in images]
         else:
-            with ProcessPoolExecutor(workers, initializer=_one_itk_thread) as pool:
+            import SimpleITK  # noqa: F401  (loaded before the fork, so the initializer sets its threads)
+
+            with ProcessPoolExecutor(workers, initializer=one_thread_per_worker) as pool:
                 rows = list(pool.map(frd_v1_features, images, chunksize=8))
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from usbench.common import single_blas_thread
 from usbench.errors import InputError, NotEnoughImagesError
 
 
@@ -322,14 +323,6 @@ def fd_infinity_interval(X1: np.ndarray, X2: np.ndarray, sizes: list[int], B: in
 def _half_sample_fds(subset_fd, half_sizes, order) -> list[float]:
     """FID of the first ``size`` images of one half-sample's random order, for each size."""
     return [subset_fd(order[:size]) for size in half_sizes]
-
-
-def single_blas_thread():
-    """Many small LAPACK calls run fastest on one BLAS thread: OpenBLAS threads spin and, on a
-    busy 2-core machine, made a 500×500 eigvalsh 100× slower."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 PARALLEL_WORK = 100_000  # resamples × images below which one process is faster than starting two

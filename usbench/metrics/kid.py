@@ -126,7 +126,7 @@ def kid_bootstrap(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, B: int, see
     rng = np.random.default_rng(seed)
     d11, d22 = np.diag(K11), np.diag(K22)
     vals = np.empty(B)
-    from usbench.metrics.frechet import single_blas_thread
+    from usbench.common import single_blas_thread
 
     with single_blas_thread(), np.errstate(invalid="ignore", divide="ignore"):
         _kid_resamples(vals, rng, K11, K22, K12, d11, d22)  # a resample of one image repeated is NaN: ignored

@@ -353,10 +353,13 @@ class RadiomicsExtractor:
                     raise InputError(f"images of mixed sizes in one set: {sorted(shapes)}", "resize them to one size")
                 yield im
 
+        from usbench.common import one_thread_per_worker, single_blas_thread
+
         if workers <= 1 or n < 64:
-            rows = [radiomic_features(im, None, self.bin_width) for im in checked(images)]
+            with single_blas_thread():
+                rows = [radiomic_features(im, None, self.bin_width) for im in checked(images)]
         else:
-            with ProcessPoolExecutor(workers) as pool:
+            with ProcessPoolExecutor(workers, initializer=one_thread_per_worker) as pool:
                 rows = list(pool.map(_features_default, checked(images), [self.bin_width] * n, chunksize=16))
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))
 
