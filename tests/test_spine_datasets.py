@@ -132,3 +132,26 @@ def test_load_mask_memo_follows_the_file_and_hands_out_copies(tmp_path):
     st = os.stat(rec.mask_file)
     os.utime(rec.mask_file, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a later mtime even on coarse clocks
     assert s.load_mask(rec, 32).sum() == 256
+
+
+def test_load_image_memo_follows_the_file_and_hands_out_copies(tmp_path):
+    """ImageSet.load_image is memoised per process too (per requested size): a rewritten image
+    is read again, each size is its own entry, and a caller writing into its image does not
+    change what the next caller gets."""
+    import os
+
+    root = tmp_path / "set"
+    with ImageSetWriter(root, source="t") as w:
+        w.add("a", np.full((32, 32), 90, np.uint8), label="normal")
+    s = ImageSet.read(root)
+    rec = s.records[0]
+    first = s.load_image(rec)
+    assert first.shape == (32, 32) and (first == 90).all()
+    first[:] = 0  # a caller writing into its copy
+    assert (s.load_image(rec) == 90).all()
+    assert s.load_image(rec, 16).shape == (16, 16)
+    Image.fromarray(np.full((32, 32), 200, np.uint8)).save(rec.file)
+    st = os.stat(rec.file)
+    os.utime(rec.file, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert (s.load_image(rec) == 200).all()
+    assert (s.load_image(rec, 16) == 200).all()

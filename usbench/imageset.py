@@ -298,7 +298,17 @@ class ImageSet:
 
     # -- pixels ---------------------------------------------------------------------------
     def load_image(self, rec: ImageRecord, size: int | tuple[int, int] | None = None) -> np.ndarray:
-        return resize_gray(read_gray(rec.file), size)
+        """The gray image of ``rec`` (resized to ``size`` when given).
+
+        Memoised per process like :meth:`load_mask` (keyed by path, file size, mtime and ``size``):
+        one run decodes the same PNGs for each extractor and for the pixel metrics (MS-SSIM,
+        memorization's NCC) of every subset; decoding was most of those metrics' time."""
+        key = (str(rec.file), size, *_stat_key(rec.file))
+        image = _IMAGE_MEMO.get(key)
+        if image is None:
+            image = resize_gray(read_gray(rec.file), size)
+            _IMAGE_MEMO.put(key, image)
+        return image.copy()  # callers may write into their image
 
     def load_mask(self, rec: ImageRecord, size: int | tuple[int, int] | None = None) -> np.ndarray | None:
         """The lesion mask (union of all mask files of the record), or None when the record has none.
@@ -316,7 +326,7 @@ class ImageSet:
             for extra in extras:
                 mask = mask | read_mask(extra, shape)
             mask = resize_mask(mask, size)
-            _remember_mask(key, mask)
+            _MASK_MEMO.put(key, mask)
         return mask.copy()  # callers may draw on their mask
 
     def validate(self, progress: bool = False) -> None:
@@ -459,17 +469,34 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+class _Memo:
+    """A dict of arrays bounded by their total size; the oldest entries go first."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.items: dict[tuple, np.ndarray] = {}
+        self.bytes = 0
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        return self.items.get(key)
+
+    def put(self, key: tuple, value: np.ndarray) -> None:
+        if key in self.items:
+            return
+        self.items[key] = value
+        self.bytes += value.nbytes
+        while self.bytes > self.max_bytes and len(self.items) > 1:
+            self.bytes -= self.items.pop(next(iter(self.items))).nbytes
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.bytes = 0
+
+
 MASK_MEMO_BYTES = 64 << 20  # masks kept by ImageSet.load_mask (1000 at 256 px)
-_MASK_MEMO: dict[tuple, np.ndarray] = {}
-_mask_memo_bytes = 0
-
-
-def _remember_mask(key: tuple, mask: np.ndarray) -> None:
-    global _mask_memo_bytes
-    _MASK_MEMO[key] = mask
-    _mask_memo_bytes += mask.nbytes
-    while _mask_memo_bytes > MASK_MEMO_BYTES and len(_MASK_MEMO) > 1:
-        _mask_memo_bytes -= _MASK_MEMO.pop(next(iter(_MASK_MEMO))).nbytes  # oldest first
+IMAGE_MEMO_BYTES = 256 << 20  # images kept by ImageSet.load_image (4000 at 256 px: a built-in run's)
+_MASK_MEMO = _Memo(MASK_MEMO_BYTES)
+_IMAGE_MEMO = _Memo(IMAGE_MEMO_BYTES)
 
 
 def _stat_key(path) -> tuple[int, int]:
