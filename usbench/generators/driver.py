@@ -32,6 +32,8 @@ def generate_to_imageset(generator: Generator, requests: Sequence[GenerationRequ
     bar = ProgressBar(len(requests), f"generating {generator.name}", progress, completed=len(requests) - len(todo))
     try:
         step = max(batch_size, int(getattr(generator, "min_batch_size", 1)))
+        if step > batch_size and todo:  # equal calls (300 → 150 + 150, not 256 + a small serial tail)
+            step = -(-len(todo) // -(-len(todo) // step))
         for start in range(0, len(todo), step):
             batch = todo[start:start + step]
             for req, image in zip(batch, generator.generate(batch)):

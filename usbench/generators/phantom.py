@@ -104,7 +104,7 @@ class PhantomGenerator:
             check_size(req.size)
 
     # Requests per generate() call: each call is spread over the usable cores (see generate).
-    min_batch_size: ClassVar[int] = 64
+    min_batch_size: ClassVar[int] = 256
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[np.ndarray]:
         """One image per request, in order; across processes when there are enough requests
