@@ -488,10 +488,6 @@ class _Memo:
         while self.bytes > self.max_bytes and len(self.items) > 1:
             self.bytes -= self.items.pop(next(iter(self.items))).nbytes
 
-    def clear(self) -> None:
-        self.items.clear()
-        self.bytes = 0
-
 
 MASK_MEMO_BYTES = 64 << 20  # masks kept by ImageSet.load_mask (1000 at 256 px)
 IMAGE_MEMO_BYTES = 256 << 20  # images kept by ImageSet.load_image (4000 at 256 px: a built-in run's)

@@ -109,16 +109,21 @@ def simulate_plan(plan: list[tuple[str, int, int]], size: int, params: SimParams
 
     With ``png`` the pair comes PNG-encoded (:func:`usbench.imageset.encode_png`), done in the workers.
     The images are the same whatever the number of workers (each depends only on its own seed)."""
-    workers = default_workers(len(plan)) if workers is None else max(1, int(workers))
     jobs = [(label, index, seed_, size, params) for label, index, seed_ in plan]
-    work = _simulate_png if png else _simulate_one
+    yield from map_simulations(_simulate_png if png else _simulate_one, jobs, workers, chunksize=8)
+
+
+def map_simulations(work, jobs: list, workers: int | None = None, chunksize: int = 8) -> Iterator:
+    """``map(work, jobs)`` in order, across ``workers`` processes (default: :func:`default_workers`)
+    with one FFT and one BLAS thread each; in this process when one worker is enough."""
+    workers = default_workers(len(jobs)) if workers is None else max(1, int(workers))
     if workers == 1:
         yield from map(work, jobs)
         return
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, initializer=one_fft_thread) as pool:
-        yield from pool.map(work, jobs, chunksize=8)
+        yield from pool.map(work, jobs, chunksize=chunksize)
 
 
 def builtin_reference(size: int = 256, seed: int = 0, counts: dict[str, int] | None = None,

@@ -6,6 +6,8 @@ where it stopped) and writes the manifest last, so a folder with a manifest is c
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Sequence
 
@@ -33,7 +35,8 @@ def generate_to_imageset(generator: Generator, requests: Sequence[GenerationRequ
     try:
         step = max(batch_size, int(getattr(generator, "min_batch_size", 1)))
         if step > batch_size and todo:  # equal calls (300 → 150 + 150, not 256 + a small serial tail)
-            step = -(-len(todo) // -(-len(todo) // step))
+            calls = math.ceil(len(todo) / step)
+            step = math.ceil(len(todo) / calls)
         for start in range(0, len(todo), step):
             batch = todo[start:start + step]
             for req, image in zip(batch, generator.generate(batch)):

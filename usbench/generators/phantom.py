@@ -109,20 +109,13 @@ class PhantomGenerator:
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[np.ndarray]:
         """One image per request, in order; across processes when there are enough requests
         (each image depends only on its own seed, so the pixels do not depend on the workers)."""
-        from usbench.datasets.phantom import one_fft_thread, default_workers
+        from usbench.datasets.phantom import map_simulations
 
         for req in requests:
             check_label(req.label)
             check_size(req.size)
         jobs = [(req.label, req.seed, req.size, req.mask, self.params, self.engine) for req in requests]
-        workers = default_workers(len(jobs)) if self.engine == "fft" else 1
-        if workers == 1:
-            yield from map(_simulate_request, jobs)
-            return
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, initializer=one_fft_thread) as pool:
-            yield from pool.map(_simulate_request, jobs, chunksize=4)
+        yield from map_simulations(_simulate_request, jobs, None if self.engine == "fft" else 1, chunksize=4)
 
 
 def _simulate_request(job: tuple) -> np.ndarray:
